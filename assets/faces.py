@@ -1,0 +1,237 @@
+"""Face stages: detections with aligned crops, quality-filtered tracks, face embeddings."""
+
+
+import time
+
+import dagster as dg
+import numpy as np
+
+from assets.common import CODE_VERSION, GPU_TAGS, progress_bar, title_stage
+from assets.media import frames
+from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource
+from vcn_dagster.partitions import titles_partitions
+from videoclusternet.embedding import choose_faces
+from videoclusternet.pipeline import DetectedFaces, decode_crops, detect_faces, face_quality_score, track_faces
+from videoclusternet.quality import KEPT
+from videoclusternet.shots import shot_of_frames
+from videoclusternet.types import FaceDetections, Shot
+
+
+@dg.asset(
+    partitions_def=titles_partitions,
+    deps=[frames],
+    group_name="faces",
+    code_version=CODE_VERSION,
+    kinds={"onnx", "parquet"},
+    pool="gpu",
+    op_tags=GPU_TAGS,
+)
+def face_detections(
+    context: dg.AssetExecutionContext,
+    media: MediaLibraryResource,
+    warehouse: WarehouseResource,
+    face_models: FaceModelsResource,
+) -> dg.MaterializeResult:
+    """Faces on the manifest's frames: box, 5 landmarks and score, plus the face aligned to 112x112
+    with the ArcFace 5-point template (kept per title on disk, not in DuckDB)."""
+    title = context.partition_key
+    with title_stage(context, warehouse, "face_detections"):
+        manifest = warehouse.rows("frames", title)["frame"]
+        stride = int(manifest[1] - manifest[0]) if len(manifest) > 1 else 1
+        fps = float(warehouse.rows("titles", title)["fps"][0])
+        detector = face_models.detector()
+        started = time.perf_counter()
+        with progress_bar(len(manifest), f"{title} faces") as bar:
+            found = detect_faces(media.lookup(title)["path"], detector, stride=stride, progress=bar.update)
+        seconds = time.perf_counter() - started
+        det = found.detections
+        n = warehouse.write(
+            "face_detections",
+            title,
+            {
+                "face": np.arange(len(det)),
+                "frame": det.frame_idx,
+                "timestamp": det.frame_idx / fps,
+                "x1": det.boxes[:, 0],
+                "y1": det.boxes[:, 1],
+                "x2": det.boxes[:, 2],
+                "y2": det.boxes[:, 3],
+                "landmarks": list(det.landmarks.reshape(-1, 10)),
+                "score": det.scores,
+                "size_px": found.size_px,
+                "sharpness": found.sharpness,
+                "detector": [f"{detector.name}:{detector.version}"] * len(det),
+            },
+            context.run_id,
+            CODE_VERSION,
+        )
+        crops = warehouse.write_artifact(
+            title, "faces", {"face": np.arange(n), "crop_jpeg": found.crops_jpeg, "appearance": list(found.appearance)}
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "faces": n,
+            "frames_scanned": len(manifest),
+            "faces_per_frame": round(n / max(len(manifest), 1), 2),
+            "ms_per_frame": round(1000 * seconds / max(len(manifest), 1), 2),
+            "detector": f"{detector.name}:{detector.version}",
+            "crops": dg.MetadataValue.path(str(crops)),
+        }
+    )
+
+
+def load_detected_faces(warehouse: WarehouseResource, title: str) -> DetectedFaces:
+    rows = warehouse.rows("face_detections", title)
+    artifact = warehouse.read_artifact(title, "faces")
+    n = len(rows["face"])
+    return DetectedFaces(
+        FaceDetections(
+            frame_idx=rows["frame"].astype(np.int64),
+            boxes=np.stack([rows["x1"], rows["y1"], rows["x2"], rows["y2"]], axis=1).astype(np.float32),
+            landmarks=np.stack(rows["landmarks"]).reshape(n, 5, 2).astype(np.float32)
+            if n
+            else np.zeros((0, 5, 2), np.float32),
+            scores=rows["score"].astype(np.float32),
+        ),
+        artifact.column("crop_jpeg").to_pylist(),
+        rows["size_px"].astype(np.float32),
+        rows["sharpness"].astype(np.float32),
+        np.stack(artifact.column("appearance").to_numpy(zero_copy_only=False)).astype(np.float32)
+        if n
+        else np.zeros((0, 128), np.float32),
+    )
+
+
+def load_shots(warehouse: WarehouseResource, title: str) -> list[Shot]:
+    rows = warehouse.rows("shots", title)
+    return [
+        Shot(int(s), int(a), int(b), float(sa), float(sb))
+        for s, a, b, sa, sb in zip(rows["shot"], rows["start_frame"], rows["end_frame"], rows["start_s"], rows["end_s"])
+    ]
+
+
+@dg.asset(
+    partitions_def=titles_partitions,
+    deps=[face_detections],
+    group_name="faces",
+    code_version=CODE_VERSION,
+    kinds={"onnx", "parquet"},
+)
+def face_tracks(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, face_models: FaceModelsResource
+) -> dg.MaterializeResult:
+    """Detections linked into tracks inside each shot (overlap + appearance, optimal assignment), with
+    per-face quality and a per-track status: kept, low_quality, too_short or not_a_face, with the reason.
+    Thresholds come from the title's own statistics."""
+    title = context.partition_key
+    with title_stage(context, warehouse, "face_tracks"):
+        faces = load_detected_faces(warehouse, title)
+        fps = float(warehouse.rows("titles", title)["fps"][0])
+        face_shot = shot_of_frames(load_shots(warehouse, title), faces.detections.frame_idx)
+        tracking = track_faces(faces, face_shot, fps, face_models.embedder())
+        s = tracking.summary
+        norms = np.full(len(faces.detections), np.nan, np.float32)
+        norms[tracking.probe_faces] = np.linalg.norm(tracking.probe_embeddings, axis=1)
+        warehouse.write(
+            "face_track_members",
+            title,
+            {"face": np.arange(len(norms)), "track": tracking.track_of, "raw_norm": np.where(np.isnan(norms), None, norms)},
+            context.run_id,
+            CODE_VERSION,
+        )
+        warehouse.write(
+            "tracks",
+            title,
+            {
+                "track": s.track,
+                "shot": s.shot,
+                "first_frame": s.first_frame,
+                "last_frame": s.last_frame,
+                "faces": s.faces,
+                "median_score": s.median_score,
+                "best_size_px": s.best_size,
+                "best_sharpness": s.best_sharpness,
+                "median_raw_norm": np.where(np.isnan(s.median_norm), None, s.median_norm),
+                "status": s.status,
+                "reason": s.reason,
+            },
+            context.run_id,
+            CODE_VERSION,
+        )
+        warehouse.write_artifact(
+            title, "probe_embeddings", {"face": tracking.probe_faces, "raw": list(tracking.probe_embeddings)}
+        )
+    counts = {status: int(sum(1 for x in s.status if x == status)) for status in sorted(set(s.status))}
+    return dg.MaterializeResult(
+        metadata={
+            "tracks": len(s.track),
+            **{f"tracks_{k}": v for k, v in counts.items()},
+            "faces_in_kept_tracks": int(s.faces[np.array(s.status) == KEPT].sum()) if len(s.track) else 0,
+            "thresholds": tracking.thresholds.as_dict(),
+        }
+    )
+
+
+class EmbeddingsConfig(dg.Config):
+    faces_per_track: int = 12  # a quality-chosen sample spread over each kept track
+
+
+@dg.asset(
+    partitions_def=titles_partitions,
+    deps=[face_tracks],
+    group_name="faces",
+    code_version=CODE_VERSION,
+    kinds={"onnx", "parquet"},
+    pool="gpu",
+    op_tags=GPU_TAGS,
+)
+def face_embeddings(
+    context: dg.AssetExecutionContext,
+    config: EmbeddingsConfig,
+    warehouse: WarehouseResource,
+    face_models: FaceModelsResource,
+) -> dg.MaterializeResult:
+    """Face-ID embeddings (raw, 128-D for SFace) of a quality-chosen sample of faces of every kept track;
+    `track_embeddings` records how many faces of each track were embedded."""
+    title = context.partition_key
+    with title_stage(context, warehouse, "face_embeddings"):
+        faces = load_detected_faces(warehouse, title)
+        track_of = warehouse.rows("face_track_members", title)["track"]
+        tracks = warehouse.rows("tracks", title)
+        kept = tracks["track"][tracks["status"] == KEPT]
+        quality = face_quality_score(faces.detections.scores, faces.sharpness)
+        chosen = choose_faces(
+            np.where(np.isin(track_of, kept), track_of, -1), faces.detections.frame_idx, quality, config.faces_per_track
+        )
+        probe = warehouse.read_artifact(title, "probe_embeddings")
+        known = dict(zip(probe.column("face").to_pylist(), probe.column("raw").to_numpy(zero_copy_only=False)))
+        todo = np.array([f for f in chosen if int(f) not in known], np.int64)
+        embedder = face_models.embedder()
+        started = time.perf_counter()
+        fresh = embedder.embed(decode_crops(faces.crops_jpeg, todo))
+        seconds = time.perf_counter() - started
+        known.update(zip(todo.tolist(), fresh))
+        raw = np.stack([known[int(f)] for f in chosen]) if len(chosen) else np.zeros((0, embedder.dim), np.float32)
+        warehouse.write_artifact(
+            title,
+            "embeddings",
+            {"face": chosen, "track": track_of[chosen], "raw": list(raw.astype(np.float32))},
+        )
+        per_track = np.bincount(np.searchsorted(kept, track_of[chosen]), minlength=len(kept)) if len(kept) else []
+        warehouse.write(
+            "track_embeddings",
+            title,
+            {"track": kept, "faces_embedded": per_track, "embedder": [f"{embedder.name}:{embedder.version}"] * len(kept)},
+            context.run_id,
+            CODE_VERSION,
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "kept_tracks": len(kept),
+            "faces_embedded": len(chosen),
+            "reused_from_quality_probe": len(chosen) - len(todo),
+            "ms_per_face": round(1000 * seconds / max(len(todo), 1), 2),
+            "embedder": f"{embedder.name}:{embedder.version}",
+            "dim": embedder.dim,
+        }
+    )

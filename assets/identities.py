@@ -1,0 +1,120 @@
+"""Identity stage: kept tracks grouped into people, and the per-identity summary."""
+
+
+import time
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+
+from assets.common import CODE_VERSION, title_stage
+from assets.faces import face_embeddings
+from resources import WarehouseResource
+from vcn_dagster.partitions import titles_partitions
+from videoclusternet.clustering import CLUSTERERS
+from videoclusternet.pipeline import cluster_tracks
+from videoclusternet.quality import KEPT
+
+
+class ClustersConfig(dg.Config):
+    clusterer: str = "average_link"
+    threshold: float = 0.4  # cosine similarity for the average-link baseline
+
+
+@dg.asset(
+    partitions_def=titles_partitions,
+    deps=[face_embeddings],
+    group_name="identities",
+    code_version=CODE_VERSION,
+    kinds={"python", "parquet"},
+)
+def face_clusters(
+    context: dg.AssetExecutionContext, config: ClustersConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Kept tracks grouped by identity (tracks on screen together never share a cluster), and one
+    `identities` row per cluster: tracks, faces, screen seconds, first/last seen, a representative face."""
+    title = context.partition_key
+    if config.clusterer not in CLUSTERERS:
+        raise dg.Failure(f"unknown clusterer {config.clusterer!r}; choose one of {sorted(CLUSTERERS)}")
+    with title_stage(context, warehouse, "face_clusters"):
+        started = time.perf_counter()
+        emb = warehouse.read_artifact(title, "embeddings")
+        raw = emb.column("raw").to_numpy(zero_copy_only=False)
+        face_track = emb.column("track").to_numpy()
+        tracks = warehouse.rows("tracks", title)
+        kept = tracks["track"][tracks["status"] == KEPT]
+        detections = warehouse.rows("face_detections", title)
+        track_of = warehouse.rows("face_track_members", title)["track"]
+        clusterer = CLUSTERERS[config.clusterer](threshold=config.threshold)
+        result = cluster_tracks(
+            kept, face_track, np.stack(raw) if len(raw) else np.zeros((0, 1)), detections["frame"], track_of, clusterer
+        )
+        embedder = warehouse.rows("track_embeddings", title)["embedder"]
+        model_version = str(embedder[0]) if len(embedder) else ""
+        warehouse.write(
+            "cluster_assignments",
+            title,
+            {
+                "track": result.tracks,
+                "cluster": result.labels,
+                "clusterer": [f"{clusterer.name}(threshold={config.threshold})"] * len(kept),
+                "model_version": [model_version] * len(kept),
+            },
+            context.run_id,
+            CODE_VERSION,
+        )
+        identities = summarise_identities(
+            warehouse, title, result.tracks, result.labels, track_of, detections, emb.column("face").to_numpy()
+        )
+        warehouse.write("identities", title, identities, context.run_id, CODE_VERSION)
+        seconds = time.perf_counter() - started
+    return dg.MaterializeResult(
+        metadata={
+            "identities": len(identities["cluster"]),
+            "kept_tracks": len(kept),
+            "cannot_link_pairs": result.cannot_link_pairs,
+            "clusterer": config.clusterer,
+            "threshold": config.threshold,
+            "model_version": model_version,
+            "seconds": round(seconds, 3),
+        }
+    )
+
+
+def summarise_identities(
+    warehouse: WarehouseResource,
+    title: str,
+    tracks: np.ndarray,
+    labels: np.ndarray,
+    track_of: np.ndarray,
+    detections: dict[str, np.ndarray],
+    embedded_faces: np.ndarray,
+) -> dict[str, list]:
+    """Per cluster: counts, screen time (distinct frames x frame step) and the sharpest embedded face as its picture."""
+    fps = float(warehouse.rows("titles", title)["fps"][0])
+    manifest = warehouse.rows("frames", title)["frame"]
+    step_s = (float(manifest[1] - manifest[0]) if len(manifest) > 1 else 1.0) / fps
+    crops = warehouse.read_artifact(title, "faces").column("crop_jpeg")
+    folder = warehouse.title_dir(title) / "identities"
+    folder.mkdir(exist_ok=True)
+    out: dict[str, list] = {k: [] for k in ("cluster", "tracks", "faces", "screen_seconds", "first_seen_s", "last_seen_s", "crop_path")}
+    face_cluster = np.full(len(track_of), -1, np.int64)
+    for t, c in zip(tracks, labels):
+        face_cluster[track_of == t] = c
+    quality = detections["score"] * np.log1p(detections["sharpness"])
+    for c in np.unique(labels):
+        members = np.flatnonzero(face_cluster == c)
+        candidates = np.intersect1d(members, embedded_faces)
+        best = int(candidates[np.argmax(quality[candidates])]) if len(candidates) else int(members[0])
+        crop_path = folder / f"cluster_{int(c)}.jpg"
+        crop_path.write_bytes(crops[best].as_py())
+        out["cluster"].append(int(c))
+        out["tracks"].append(int((labels == c).sum()))
+        out["faces"].append(len(members))
+        out["screen_seconds"].append(round(len(np.unique(detections["frame"][members])) * step_s, 3))
+        out["first_seen_s"].append(float(detections["timestamp"][members].min()))
+        out["last_seen_s"].append(float(detections["timestamp"][members].max()))
+        out["crop_path"].append(str(Path(crop_path)))
+    return out
+
+

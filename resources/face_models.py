@@ -1,0 +1,45 @@
+"""Which face detector and embedder run, loaded once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import dagster as dg
+
+from videoclusternet.models import Detector, Embedder, load_detector, load_embedder
+
+
+@lru_cache(maxsize=4)
+def _detector(name: str, cache_dir: str, pack_dir: str | None, score_threshold: float | None) -> Detector:
+    return load_detector(
+        name, cache_dir=Path(cache_dir), pack_dir=Path(pack_dir) if pack_dir else None, score_threshold=score_threshold
+    )
+
+
+@lru_cache(maxsize=4)
+def _embedder(name: str, cache_dir: str, pack_dir: str | None) -> Embedder:
+    return load_embedder(name, cache_dir=Path(cache_dir), pack_dir=Path(pack_dir) if pack_dir else None)
+
+
+class FaceModelsResource(dg.ConfigurableResource):
+    """Model registry: `yunet`/`retinaface`/`insightface` detectors, `sface`/`insightface` embedders.
+
+    `insightface` reads a user-supplied model pack (e.g. buffalo_l) from `pack_dir`.
+    """
+
+    home: str
+    detector_name: str = "yunet"
+    embedder_name: str = "sface"
+    pack_dir: str | None = None
+    detector_score_threshold: float | None = None
+
+    @property
+    def cache_dir(self) -> str:
+        return str(Path(self.home) / "models")
+
+    def detector(self) -> Detector:
+        return _detector(self.detector_name, self.cache_dir, self.pack_dir, self.detector_score_threshold)
+
+    def embedder(self) -> Embedder:
+        return _embedder(self.embedder_name, self.cache_dir, self.pack_dir)

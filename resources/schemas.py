@@ -1,0 +1,106 @@
+"""Columns of every table the product writes. One Parquet file per (table, title) holds the rows."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+_LINEAGE = [("run_id", pa.string()), ("code_version", pa.string())]
+
+
+def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([("title", pa.string()), *fields, *_LINEAGE])
+
+
+TABLES: dict[str, pa.Schema] = {
+    "titles": _schema(
+        ("path", pa.string()),
+        ("content_sha256", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("status", pa.string()),
+        ("stage", pa.string()),
+        ("error", pa.string()),
+        ("fps", pa.float64()),
+        ("frame_count", pa.int64()),
+        ("duration_s", pa.float64()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("frames_s", pa.float64()),
+        ("face_detections_s", pa.float64()),
+        ("face_tracks_s", pa.float64()),
+        ("face_embeddings_s", pa.float64()),
+        ("face_clusters_s", pa.float64()),
+        ("updated_at", pa.timestamp("s", tz="UTC")),
+    ),
+    "shots": _schema(
+        ("shot", pa.int32()),
+        ("start_frame", pa.int64()),
+        ("end_frame", pa.int64()),
+        ("start_s", pa.float64()),
+        ("end_s", pa.float64()),
+    ),
+    "frames": _schema(("frame", pa.int64()), ("timestamp", pa.float64()), ("shot", pa.int32())),
+    "face_detections": _schema(
+        ("face", pa.int64()),
+        ("frame", pa.int64()),
+        ("timestamp", pa.float64()),
+        ("x1", pa.float32()),
+        ("y1", pa.float32()),
+        ("x2", pa.float32()),
+        ("y2", pa.float32()),
+        ("landmarks", pa.list_(pa.float32(), 10)),
+        ("score", pa.float32()),
+        ("size_px", pa.float32()),
+        ("sharpness", pa.float32()),
+        ("detector", pa.string()),
+    ),
+    "face_track_members": _schema(
+        ("face", pa.int64()),
+        ("track", pa.int64()),
+        ("raw_norm", pa.float32()),
+    ),
+    "tracks": _schema(
+        ("track", pa.int64()),
+        ("shot", pa.int32()),
+        ("first_frame", pa.int64()),
+        ("last_frame", pa.int64()),
+        ("faces", pa.int64()),
+        ("median_score", pa.float32()),
+        ("best_size_px", pa.float32()),
+        ("best_sharpness", pa.float32()),
+        ("median_raw_norm", pa.float32()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+    ),
+    "track_embeddings": _schema(
+        ("track", pa.int64()),
+        ("faces_embedded", pa.int32()),
+        ("embedder", pa.string()),
+    ),
+    "cluster_assignments": _schema(
+        ("track", pa.int64()),
+        ("cluster", pa.int64()),
+        ("clusterer", pa.string()),
+        ("model_version", pa.string()),
+    ),
+    "identities": _schema(
+        ("cluster", pa.int64()),
+        ("tracks", pa.int64()),
+        ("faces", pa.int64()),
+        ("screen_seconds", pa.float64()),
+        ("first_seen_s", pa.float64()),
+        ("last_seen_s", pa.float64()),
+        ("crop_path", pa.string()),
+    ),
+}
+
+# Views users query; they join the per-stage tables into the shapes people ask for.
+VIEWS: dict[str, str] = {
+    "detections": """
+        SELECT d.title, d.face, d.frame, d.timestamp, d.x1, d.y1, d.x2, d.y2, d.landmarks, d.score,
+               d.size_px, d.sharpness, m.track, t.status AS track_status, c.cluster
+        FROM face_detections d
+        LEFT JOIN face_track_members m USING (title, face)
+        LEFT JOIN tracks t USING (title, track)
+        LEFT JOIN cluster_assignments c USING (title, track)
+    """,
+}

@@ -1,0 +1,147 @@
+"""Tables as one Parquet file per (table, title) under DuckDB views.
+
+Why: DuckDB allows one writer per database file, and a user holding the file open for SQL would
+block a run. So runs never write the database file: each stage replaces its title's Parquet file
+atomically (write to a temporary name, then rename), and `vcn.duckdb` only holds views over those
+files. Concurrent titles touch different files; readers see a title's old rows or its new rows,
+never a mix or a half-written file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from resources.schemas import TABLES, VIEWS
+
+log = logging.getLogger(__name__)
+EMPTY_FILE = "_empty.parquet"  # zero rows, so a table with no title yet still has its columns
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The product's tables (Parquet per title) and the DuckDB file of views users query."""
+
+    home: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.home) / "warehouse"
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.home) / "vcn.duckdb"
+
+    def title_dir(self, title: str) -> Path:
+        """Per-title files that are not tables: aligned crops, embeddings, representative faces."""
+        path = Path(self.home) / "titles" / title
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def write(self, table: str, title: str, columns: dict[str, Any], run_id: str, code_version: str) -> int:
+        """Replace `title`'s rows of `table` with `columns` (equal-length lists/arrays). Returns the row count."""
+        schema = TABLES[table]
+        n = len(next(iter(columns.values()))) if columns else 0
+        data = {"title": [title] * n, "run_id": [run_id] * n, "code_version": [code_version] * n, **columns}
+        arrays = [pa.array(data[f.name], type=f.type) if f.name in data else pa.nulls(n, f.type) for f in schema]
+        write_parquet_atomic(pa.Table.from_arrays(arrays, schema=schema), self.root / table / f"{title}.parquet")
+        return n
+
+    def write_artifact(self, title: str, name: str, columns: dict[str, Any]) -> Path:
+        """A title's private file (not a SQL table), replaced atomically like the tables."""
+        path = self.title_dir(title) / f"{name}.parquet"
+        write_parquet_atomic(pa.table(columns), path)
+        return path
+
+    def read_artifact(self, title: str, name: str) -> pa.Table:
+        path = self.title_dir(title) / f"{name}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: materialise the upstream asset of title {title!r} first")
+        return pq.read_table(path)
+
+    def read_title(self, table: str, title: str) -> pa.Table | None:
+        path = self.root / table / f"{title}.parquet"
+        return pq.read_table(path) if path.exists() else None
+
+    def rows(self, table: str, title: str) -> dict[str, np.ndarray]:
+        """A title's rows of an upstream table as numpy columns; a clear error when it was never written."""
+        found = self.read_title(table, title)
+        if found is None:
+            raise FileNotFoundError(f"table {table!r} has no rows for title {title!r}: materialise it first")
+        return {name: found.column(name).to_numpy(zero_copy_only=False) for name in found.column_names}
+
+    def update_title(self, title: str, run_id: str, code_version: str, **fields: Any) -> None:
+        """Merge `fields` into the title's row of `titles` (one stage at a time writes it)."""
+        old = self.read_title("titles", title)
+        row = {k: v[0] for k, v in old.to_pydict().items()} if old is not None and old.num_rows else {}
+        row.update(fields, updated_at=dt.datetime.now(dt.UTC))
+        row.pop("title", None)
+        row.pop("run_id", None)
+        row.pop("code_version", None)
+        self.write("titles", title, {k: [v] for k, v in row.items()}, run_id, code_version)
+
+    def ensure_layout(self) -> None:
+        for name, schema in TABLES.items():
+            empty = self.root / name / EMPTY_FILE
+            if not empty.exists() or pq.read_schema(empty) != schema:
+                write_parquet_atomic(schema.empty_table(), empty)
+
+    def _view_sql(self) -> list[str]:
+        sql = [
+            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM "
+            f"read_parquet('{self.root / name}/*.parquet', union_by_name = true)"
+            for name in TABLES
+        ]
+        sql += [f"CREATE OR REPLACE VIEW {name} AS {body}" for name, body in VIEWS.items()]
+        return sql
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A private in-memory connection with the same views: the pipeline's own reads never lock the file."""
+        self.ensure_layout()
+        con = duckdb.connect()
+        for statement in self._view_sql():
+            con.execute(statement)
+        return con
+
+    def sync_views(self) -> bool:
+        """(Re)create the views in the database file when their definition changed.
+
+        Skipped with a warning while someone else holds the file: the data is in the Parquet
+        files either way, and the views are refreshed on a later run.
+        """
+        self.ensure_layout()
+        statements = self._view_sql()
+        digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
+        stamp = self.root / ".views.json"
+        if self.db_path.exists() and stamp.exists() and json.loads(stamp.read_text()).get("sha256") == digest:
+            return False
+        try:
+            with duckdb.connect(str(self.db_path)) as con:
+                for statement in statements:
+                    con.execute(statement)
+        except duckdb.IOException as exc:
+            log.warning("%s is in use; views not refreshed this time (%s)", self.db_path, exc)
+            return False
+        stamp.write_text(json.dumps({"sha256": digest}))
+        return True

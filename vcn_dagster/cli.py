@@ -1,0 +1,199 @@
+"""`vcn`: run the pipeline on videos, export results, make a demo, open the UI.
+
+Every command works in one home folder ($VCN_HOME, default `.vcn`): the DuckDB file, the Parquet
+tables, the Dagster instance (so `dagster dev` shows what `vcn run` did), media and model caches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+EXPORT_COLUMNS = ["frame_idx", "timestamp", "x1", "y1", "x2", "y2", "track_id", "cluster_id"]
+STAGES = ["frames", "face_detections", "face_tracks", "face_embeddings", "face_clusters"]
+
+
+def _prepare_home() -> Path:
+    from resources import vcn_home
+    from resources.home import dagster_home
+
+    home = vcn_home()
+    dagster_dir = dagster_home(home)
+    dagster_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(dagster_dir)
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+    return home
+
+
+def run_titles(videos: list[Path], title: str | None = None, stride: int = 1) -> dict[str, bool]:
+    """Register each video as a title partition and materialise every asset for it, in this process.
+
+    A title that fails is recorded as failed with its reason; the others carry on. Returns title -> success.
+    """
+    home = _prepare_home()
+    import dagster as dg
+
+    from resources import MediaLibraryResource, WarehouseResource
+    from vcn_dagster.definitions import all_assets, build_resources
+    from vcn_dagster.partitions import titles_partitions
+    from vcn_dagster.titles import title_key_from_filename, validate_title_key
+
+    if title and len(videos) != 1:
+        raise SystemExit("--title names one title: give exactly one video with it")
+    media = MediaLibraryResource(home=str(home))
+    warehouse = WarehouseResource(home=str(home))
+    warehouse.ensure_layout()
+    keys: dict[str, Path] = {}
+    for video in videos:
+        key = validate_title_key(title or title_key_from_filename(video))
+        if key in keys:
+            raise SystemExit(f"{video}: title key {key!r} is also the key of {keys[key]}; pass --title")
+        if not Path(video).is_file():
+            print(f"{video}: file not found; title {key} skipped", file=sys.stderr)
+            continue
+        media.register(key, Path(video))
+        keys[key] = Path(video)
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions(titles_partitions.name, list(keys))
+    os.environ["VCN_PROGRESS"] = "1"
+    outcome: dict[str, bool] = {}
+    for key, video in keys.items():
+        print(f"== {key}  ({video})", file=sys.stderr)
+        started = time.perf_counter()
+        result = dg.materialize(
+            all_assets,
+            partition_key=key,
+            instance=instance,
+            resources=build_resources(home),
+            run_config={"ops": {"frames": {"config": {"stride": stride}}}},
+            raise_on_error=False,
+            tags={"vcn/launched_by": "vcn run"},
+        )
+        outcome[key] = result.success
+        print(f"   {'done' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    warehouse.sync_views()
+    print_summary(warehouse, list(keys))
+    return outcome
+
+
+def print_summary(warehouse, titles: list[str]) -> None:
+    con = warehouse.connect()
+    for key in titles:
+        row = con.execute("SELECT * FROM titles WHERE title = ?", [key]).fetchone()
+        cols = [d[0] for d in con.description]
+        info = dict(zip(cols, row)) if row else {}
+        print(f"\n{key}: {info.get('status', 'unknown')}")
+        if info.get("status") == "failed":
+            print(f"  error: {info.get('error')}")
+            continue
+        shots = con.execute("SELECT count(*) FROM shots WHERE title = ?", [key]).fetchone()[0]
+        faces = con.execute("SELECT count(*) FROM face_detections WHERE title = ?", [key]).fetchone()[0]
+        by_status = dict(con.execute("SELECT status, count(*) FROM tracks WHERE title = ? GROUP BY 1", [key]).fetchall())
+        people = con.execute("SELECT count(*) FROM identities WHERE title = ?", [key]).fetchone()[0]
+        kept = by_status.pop("kept", 0)
+        dropped = ", ".join(f"{v} {k}" for k, v in sorted(by_status.items())) or "none"
+        print(f"  {info.get('duration_s', 0):.1f}s of video, {shots} shots, {faces} faces")
+        print(f"  tracks: {kept} kept, set aside: {dropped}")
+        print(f"  identities: {people}")
+        times = "  ".join(f"{s} {info.get(f'{s}_s') or 0:.1f}s" for s in STAGES)
+        print(f"  wall time: {times}")
+    print(f"\nresults: {warehouse.db_path} (DuckDB views over {warehouse.root})")
+    print("  e.g. duckdb -readonly", warehouse.db_path, "\"SELECT * FROM identities\"")
+    print("  or: vcn export TITLE --format csv;  vcn ui  (Dagster UI with these runs)")
+
+
+def export_rows(title: str) -> list[dict]:
+    """One row per detected face: the scorer's contract (cluster empty for faces of tracks set aside)."""
+    from resources import WarehouseResource
+
+    home = _prepare_home()
+    con = WarehouseResource(home=str(home)).connect()
+    if not con.execute("SELECT count(*) FROM titles WHERE title = ?", [title]).fetchone()[0]:
+        raise SystemExit(f"title {title!r} is unknown in {home}; run `vcn run VIDEO` first")
+    rows = con.execute(
+        """SELECT frame AS frame_idx, timestamp, x1, y1, x2, y2, track AS track_id,
+                  CASE WHEN track_status = 'kept' THEN cluster END AS cluster_id
+           FROM detections WHERE title = ? ORDER BY frame, face""",
+        [title],
+    ).fetchall()
+    return [dict(zip(EXPORT_COLUMNS, r)) for r in rows]
+
+
+def export(title: str, fmt: str, out: Path | None) -> None:
+    rows = export_rows(title)
+    stream = open(out, "w", newline="") if out else sys.stdout
+    try:
+        if fmt == "json":
+            json.dump(rows, stream)
+        else:
+            writer = csv.DictWriter(stream, EXPORT_COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(
+                    {k: ("" if v is None else round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}
+                )
+    finally:
+        if out:
+            stream.close()
+    if out:
+        print(f"{len(rows)} faces written to {out}", file=sys.stderr)
+
+
+def demo() -> None:
+    """Compose a short clip of known people from images installed packages ship, and run the pipeline on it."""
+    from videoclusternet.synthetic import compose_clip
+
+    home = _prepare_home()
+    folder = home / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    truth = compose_clip(folder / "demo_clip.mp4", truth_csv=folder / "demo_truth.csv")
+    print(f"demo clip: {truth.path} ({truth.frame_count} frames, {len(truth.shot_starts)} shots, "
+          f"{len(truth.identities)} people: {', '.join(truth.identities)})")
+    ok = run_titles([truth.path], title="demo")
+    if not ok.get("demo"):
+        raise SystemExit(1)
+    print("\nnext:")
+    print("  vcn export demo --format csv            # one row per face, with track and cluster")
+    print(f"  duckdb -readonly {home / 'vcn.duckdb'} \"SELECT * FROM identities WHERE title = 'demo'\"")
+    print("  vcn ui                                  # the asset graph and this run's metadata in Dagster")
+
+
+def ui(extra: list[str]) -> None:
+    """Start `dagster dev` on this repo's workspace with the home's Dagster instance."""
+    _prepare_home()
+    os.execvp("dagster", ["dagster", "dev", *extra])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="vcn", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="process videos end to end")
+    p_run.add_argument("videos", nargs="+", type=Path)
+    p_run.add_argument("--title", help="title key for a single video (default: derived from the file name)")
+    p_run.add_argument("--stride", type=int, default=1, help="detect faces on every N-th frame")
+    p_export = sub.add_parser("export", help="one row per detected face, as CSV or JSON")
+    p_export.add_argument("title")
+    p_export.add_argument("--format", choices=["csv", "json"], default="csv")
+    p_export.add_argument("--out", type=Path)
+    sub.add_parser("demo", help="make a demo clip from packaged face images and process it")
+    p_ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the home's instance")
+    p_ui.add_argument("dagster_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        outcome = run_titles(args.videos, args.title, args.stride)
+        raise SystemExit(0 if outcome and all(outcome.values()) else 1)
+    if args.command == "export":
+        export(args.title, args.format, args.out)
+    elif args.command == "demo":
+        demo()
+    elif args.command == "ui":
+        ui(args.dagster_args)
+
+
+if __name__ == "__main__":
+    main()

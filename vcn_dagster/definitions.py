@@ -1,0 +1,31 @@
+"""The one `Definitions` of the code location; `dagster dev` in the repo root loads it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from assets import faces, identities, media
+from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource, vcn_home
+from vcn_dagster.jobs import title_pipeline_job
+
+all_assets = dg.load_assets_from_modules([media, faces, identities])
+
+
+def build_resources(home: Path) -> dict[str, dg.ConfigurableResource]:
+    """Resources rooted in one home folder; models are picked with VCN_DETECTOR / VCN_EMBEDDER / VCN_MODEL_PACK."""
+    return {
+        "media": MediaLibraryResource(home=str(home)),
+        "warehouse": WarehouseResource(home=str(home)),
+        "face_models": FaceModelsResource(
+            home=str(home),
+            detector_name=os.environ.get("VCN_DETECTOR", "yunet"),
+            embedder_name=os.environ.get("VCN_EMBEDDER", "sface"),
+            pack_dir=os.environ.get("VCN_MODEL_PACK") or None,
+        ),
+    }
+
+
+defs = dg.Definitions(assets=all_assets, jobs=[title_pipeline_job], resources=build_resources(vcn_home()))

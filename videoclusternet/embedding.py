@@ -1,0 +1,36 @@
+"""Which faces of a track to embed, and how a track's faces become one template."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def choose_faces(
+    track_of: np.ndarray, frame_idx: np.ndarray, quality: np.ndarray, per_track: int
+) -> np.ndarray:
+    """Indices of at most `per_track` faces per track: the best-quality face of each of
+    `per_track` equal stretches of the track, so the sample spans the track's poses and lighting."""
+    chosen: list[np.ndarray] = []
+    order = np.lexsort((frame_idx, track_of))
+    bounds = np.flatnonzero(np.diff(track_of[order])) + 1
+    for members in np.split(order, bounds):
+        if members.size == 0 or track_of[members[0]] < 0:
+            continue
+        if members.size <= per_track:
+            chosen.append(members)
+            continue
+        chosen.append(np.array([part[np.argmax(quality[part])] for part in np.array_split(members, per_track)]))
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def track_templates(embeddings: np.ndarray, track_of: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+    """L2-normalised mean of each track's L2-normalised face embeddings, in the order of `tracks`."""
+    unit = l2_normalise(embeddings.astype(np.float32))
+    out = np.zeros((len(tracks), unit.shape[1]), np.float32)
+    for i, t in enumerate(tracks):
+        out[i] = unit[track_of == t].mean(axis=0)
+    return l2_normalise(out)

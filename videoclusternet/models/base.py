@@ -1,0 +1,110 @@
+"""Protocols shared by the model families, plus onnxruntime session settings."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from videoclusternet.types import FaceDetections
+
+
+class ModelPackError(Exception):
+    """A user-supplied model pack is missing or incomplete; the message says what to put where."""
+
+
+@runtime_checkable
+class Detector(Protocol):
+    name: str
+    version: str  # short hash of the weights actually run: changes invalidate cached results
+
+    def detect(self, frame_bgr: np.ndarray) -> FaceDetections:
+        """Faces of ONE frame; frame_idx is 0 (the caller sets it)."""
+        ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    version: str
+    dim: int
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """[N,112,112,3] uint8 BGR aligned crops -> [N,dim] float32 RAW (un-normalised) vectors.
+
+        Raw, because the norm carries signal: real faces have a clearly larger norm than false
+        detections.
+        """
+        ...
+
+
+def file_sha256_short(path: Path) -> str:
+    from videoclusternet.models.cache import file_sha256
+
+    return file_sha256(path)[:12]
+
+
+def bytes_sha256_short(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def ort_providers() -> list[str]:
+    """CUDA first when this onnxruntime build has it, CPU always as fallback."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    providers = [p for p in ("CUDAExecutionProvider",) if p in available]
+    return [*providers, "CPUExecutionProvider"]
+
+
+def ort_threads() -> int:
+    """Intra-op threads: VCN_ORT_THREADS, else the CPUs this process may use.
+
+    onnxruntime's default spins one thread per *physical host* core, which oversubscribes
+    containers and parallel workers.
+    """
+    env = os.environ.get("VCN_ORT_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def ort_session_options():  # -> onnxruntime.SessionOptions
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = ort_threads()
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3  # hide harmless shape-inference warnings
+    return opts
+
+
+def ort_session(model: Path | bytes):  # -> onnxruntime.InferenceSession
+    import onnxruntime as ort
+
+    src = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(src, sess_options=ort_session_options(), providers=ort_providers())
+
+
+def make_detections(boxes: np.ndarray, landmarks: np.ndarray, scores: np.ndarray) -> FaceDetections:
+    n = len(scores)
+    return FaceDetections(
+        frame_idx=np.zeros(n, np.int64),
+        boxes=np.asarray(boxes, np.float32).reshape(n, 4),
+        landmarks=np.asarray(landmarks, np.float32).reshape(n, 5, 2),
+        scores=np.asarray(scores, np.float32).reshape(n),
+    )
+
+
+def batched(fn, crops: np.ndarray, dim: int, batch_size: int) -> np.ndarray:
+    """Run `fn` over `crops` in chunks; N=0 gives an empty [0,dim] array."""
+    if len(crops) == 0:
+        return np.zeros((0, dim), np.float32)
+    parts = [fn(crops[i : i + batch_size]) for i in range(0, len(crops), batch_size)]
+    return np.concatenate(parts).astype(np.float32, copy=False)

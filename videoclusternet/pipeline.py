@@ -1,0 +1,234 @@
+"""The method's stages as plain functions: video in, arrays out. No storage, no orchestration."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from videoclusternet.align import align_faces
+from videoclusternet.clustering import cooccurring_pairs
+from videoclusternet.embedding import choose_faces, track_templates
+from videoclusternet.models import Detector, Embedder
+from videoclusternet.quality import (
+    QualityPolicy,
+    QualityThresholds,
+    derive_thresholds,
+    face_size,
+    sharpness,
+    track_status,
+)
+from videoclusternet.shots import ShotDetector, shot_of_frames
+from videoclusternet.tracking import TrackerConfig, appearance_descriptors, link_tracks
+from videoclusternet.types import FaceDetections, Shot, VideoInfo
+from videoclusternet.video import iter_frames, probe_video
+
+Progress = Callable[[int], None]
+
+
+def _noop(_: int) -> None:
+    return None
+
+
+@dataclass
+class FrameScan:
+    info: VideoInfo
+    shots: list[Shot]
+    frame_idx: np.ndarray  # the frames the later stages decode (every `stride`-th)
+    timestamps: np.ndarray
+    shot_idx: np.ndarray
+
+
+def scan_frames(path: str, stride: int = 1, progress: Progress = _noop) -> FrameScan:
+    """Probe the video and cut it into shots. Shots are found on every frame; the manifest
+    lists the frames that detection will look at."""
+    info = probe_video(path)
+    detector = ShotDetector()
+    for frame, _, image in iter_frames(path):
+        detector.update(frame, image)
+        progress(1)
+    shots = detector.finish(info.frame_count, info.fps)
+    frames = np.arange(0, shots[-1].end_frame + 1 if shots else 0, stride, dtype=np.int64)
+    return FrameScan(info, shots, frames, frames / info.fps, shot_of_frames(shots, frames))
+
+
+@dataclass
+class DetectedFaces:
+    detections: FaceDetections
+    crops_jpeg: list[bytes]  # ArcFace-aligned 112x112 crops; JPEG keeps a long title's faces in memory and on disk
+    size_px: np.ndarray
+    sharpness: np.ndarray
+    appearance: np.ndarray  # cheap descriptor for tracking
+
+
+def detect_faces(
+    path: str, detector: Detector, stride: int = 1, progress: Progress = _noop
+) -> DetectedFaces:
+    """Detect, align and describe every face on every `stride`-th frame."""
+    parts: list[FaceDetections] = []
+    jpegs: list[bytes] = []
+    sharp: list[np.ndarray] = []
+    looks: list[np.ndarray] = []
+    for frame, _, image in iter_frames(path, stride=stride):
+        found = detector.detect(image)
+        if len(found):
+            found.frame_idx = np.full(len(found), frame, np.int64)
+            crops = align_faces(image, found.landmarks)
+            parts.append(found)
+            jpegs.extend(encode_jpeg(c) for c in crops)
+            sharp.append(sharpness(crops))
+            looks.append(appearance_descriptors(crops))
+        progress(1)
+    detections = FaceDetections.concat(parts)
+    return DetectedFaces(
+        detections,
+        jpegs,
+        face_size(detections.boxes),
+        np.concatenate(sharp) if sharp else np.zeros(0, np.float32),
+        np.concatenate(looks) if looks else np.zeros((0, 128), np.float32),
+    )
+
+
+def decode_crops(jpegs: list[bytes], indices: np.ndarray) -> np.ndarray:
+    """The aligned crops of the given faces, uint8 [len(indices), 112, 112, 3]."""
+    if len(indices) == 0:
+        return np.zeros((0, 112, 112, 3), np.uint8)
+    return np.stack([decode_jpeg(jpegs[i]) for i in indices])
+
+
+def face_quality_score(scores: np.ndarray, sharp: np.ndarray) -> np.ndarray:
+    """One number to rank a track's faces for embedding: confident, sharp faces first."""
+    return scores * np.log1p(sharp)
+
+
+@dataclass
+class TrackSummary:
+    track: np.ndarray
+    shot: np.ndarray
+    first_frame: np.ndarray
+    last_frame: np.ndarray
+    faces: np.ndarray
+    median_score: np.ndarray
+    best_size: np.ndarray
+    best_sharpness: np.ndarray
+    median_norm: np.ndarray
+    status: list[str]
+    reason: list[str]
+
+
+@dataclass
+class Tracking:
+    track_of: np.ndarray  # per face
+    probe_faces: np.ndarray  # faces embedded to judge tracks
+    probe_embeddings: np.ndarray  # raw, per probe face
+    summary: TrackSummary
+    thresholds: QualityThresholds
+
+
+def track_faces(
+    faces: DetectedFaces,
+    face_shot: np.ndarray,
+    fps: float,
+    embedder: Embedder,
+    policy: QualityPolicy = QualityPolicy(),
+    probe_per_track: int = 3,
+    tracker: TrackerConfig = TrackerConfig(),
+) -> Tracking:
+    """Link faces into tracks inside shots, then judge each track's quality."""
+    det = faces.detections
+    track_of = link_tracks(det.frame_idx, face_shot, det.boxes, faces.appearance, fps, tracker)
+    tracks = np.unique(track_of)
+    counts = np.bincount(track_of, minlength=len(tracks)) if len(tracks) else np.zeros(0, np.int64)
+    long_enough = np.isin(track_of, tracks[counts[tracks] >= policy.min_track_faces])
+    quality = face_quality_score(det.scores, faces.sharpness)
+    probe = choose_faces(np.where(long_enough, track_of, -1), det.frame_idx, quality, probe_per_track)
+    raw = embedder.embed(decode_crops(faces.crops_jpeg, probe))
+    norms = np.full(len(det), np.nan, np.float32)
+    norms[probe] = np.linalg.norm(raw, axis=1)
+    summary = _summarise(tracks, track_of, face_shot, faces, norms)
+    judged = summary.faces >= policy.min_track_faces
+    thresholds = derive_thresholds(
+        summary.best_size[judged], np.log(summary.best_sharpness[judged] + 1.0), summary.median_norm[judged], policy
+    )
+    for i in range(len(tracks)):
+        summary.status[i], summary.reason[i] = track_status(
+            int(summary.faces[i]),
+            float(summary.best_size[i]),
+            float(np.log(summary.best_sharpness[i] + 1.0)),
+            float(summary.median_norm[i]),
+            thresholds,
+        )
+    return Tracking(track_of, probe, raw, summary, thresholds)
+
+
+def _summarise(
+    tracks: np.ndarray, track_of: np.ndarray, face_shot: np.ndarray, faces: DetectedFaces, norms: np.ndarray
+) -> TrackSummary:
+    n = len(tracks)
+    summary = TrackSummary(
+        track=tracks,
+        shot=np.zeros(n, np.int64),
+        first_frame=np.zeros(n, np.int64),
+        last_frame=np.zeros(n, np.int64),
+        faces=np.zeros(n, np.int64),
+        median_score=np.zeros(n, np.float32),
+        best_size=np.zeros(n, np.float32),
+        best_sharpness=np.zeros(n, np.float32),
+        median_norm=np.full(n, np.nan, np.float32),
+        status=[""] * n,
+        reason=[""] * n,
+    )
+    frames = faces.detections.frame_idx
+    for i, t in enumerate(tracks):
+        m = track_of == t
+        summary.shot[i] = face_shot[m][0]
+        summary.first_frame[i], summary.last_frame[i] = frames[m].min(), frames[m].max()
+        summary.faces[i] = m.sum()
+        summary.median_score[i] = np.median(faces.detections.scores[m])
+        summary.best_size[i] = faces.size_px[m].max()
+        summary.best_sharpness[i] = faces.sharpness[m].max()
+        probed = norms[m][np.isfinite(norms[m])]
+        if probed.size:
+            summary.median_norm[i] = np.median(probed)
+    return summary
+
+
+@dataclass
+class Clustering:
+    tracks: np.ndarray
+    labels: np.ndarray
+    cannot_link_pairs: int
+    seconds: float
+
+
+def cluster_tracks(
+    kept_tracks: np.ndarray,
+    face_track: np.ndarray,
+    embeddings: np.ndarray,
+    frame_idx: np.ndarray,
+    track_of: np.ndarray,
+    clusterer,
+) -> Clustering:
+    """Cluster kept tracks from their faces' embeddings; co-occurring tracks stay apart."""
+    started = time.perf_counter()
+    templates = track_templates(embeddings, face_track, kept_tracks)
+    index = {int(t): i for i, t in enumerate(kept_tracks)}
+    kept_mask = np.isin(track_of, kept_tracks)
+    pairs = cooccurring_pairs(frame_idx[kept_mask], track_of[kept_mask])
+    cannot_link = {(index[a], index[b]) for a, b in pairs}
+    labels = clusterer.fit(templates, cannot_link)
+    return Clustering(kept_tracks, labels, len(cannot_link), time.perf_counter() - started)
+
+
+def encode_jpeg(crop: np.ndarray, quality: int = 95) -> bytes:
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("could not encode a face crop")
+    return buf.tobytes()
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)

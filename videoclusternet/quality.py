@@ -1,0 +1,91 @@
+"""Per-face quality and the per-track decision: keep, or set aside with a reason.
+
+Thresholds come from the title's own statistics (median and MAD of the tracks), with fixed
+bounds only where a physical limit exists (a face needs some pixels; a track needs a few frames).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+KEPT, LOW_QUALITY, TOO_SHORT, NOT_A_FACE = "kept", "low_quality", "too_short", "not_a_face"
+MAD_TO_SIGMA = 1.4826
+
+
+def sharpness(crops: np.ndarray) -> np.ndarray:
+    """Variance of the Laplacian inside the aligned face (higher is sharper), one value per crop."""
+    out = np.zeros(len(crops), np.float32)
+    for i, crop in enumerate(crops):
+        gray = cv2.cvtColor(crop[24:100, 20:92], cv2.COLOR_BGR2GRAY)
+        out[i] = cv2.Laplacian(gray, cv2.CV_32F).var()
+    return out
+
+
+def face_size(boxes: np.ndarray) -> np.ndarray:
+    """Geometric mean of box width and height, in pixels."""
+    return np.sqrt(np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
+
+
+def robust_low_fence(values: np.ndarray, k: float) -> float:
+    """median - k robust sigmas; NaN for no data."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan")
+    med = float(np.median(values))
+    return med - k * MAD_TO_SIGMA * float(np.median(np.abs(values - med)))
+
+
+@dataclass(frozen=True)
+class QualityPolicy:
+    """Fixed limits; everything else is derived per title by `derive_thresholds`."""
+
+    min_track_faces: int = 3  # fewer detections cannot be told from a detector flicker
+    min_face_px: float = 16.0  # below this no face-ID model sees an identity
+    fence_sigmas: float = 3.5  # how far below the title's typical track a track must fall to be set aside
+    norm_floor: float = 6.0  # raw SFace norm: false positives about 4-7, faces about 9-11
+    norm_ceiling: float = 8.0
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    min_track_faces: int
+    min_face_px: float
+    min_log_sharpness: float
+    min_raw_norm: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def derive_thresholds(
+    best_size: np.ndarray, best_log_sharpness: np.ndarray, median_norm: np.ndarray, policy: QualityPolicy
+) -> QualityThresholds:
+    """Per-title thresholds from per-track summaries (only tracks long enough to judge)."""
+    sharp_fence = robust_low_fence(best_log_sharpness, policy.fence_sigmas)
+    norm_fence = robust_low_fence(median_norm, policy.fence_sigmas)
+    if not np.isfinite(norm_fence):
+        norm_fence = policy.norm_floor
+    return QualityThresholds(
+        min_track_faces=policy.min_track_faces,
+        min_face_px=policy.min_face_px,
+        min_log_sharpness=sharp_fence if np.isfinite(sharp_fence) else -np.inf,
+        min_raw_norm=float(np.clip(norm_fence, policy.norm_floor, policy.norm_ceiling)),
+    )
+
+
+def track_status(
+    n_faces: int, best_size: float, best_log_sharpness: float, median_norm: float, th: QualityThresholds
+) -> tuple[str, str]:
+    """(status, reason) of one track; the reason is readable and carries the numbers."""
+    if n_faces < th.min_track_faces:
+        return TOO_SHORT, f"{n_faces} faces < {th.min_track_faces}"
+    if np.isfinite(median_norm) and median_norm < th.min_raw_norm:
+        return NOT_A_FACE, f"median raw embedding norm {median_norm:.2f} < {th.min_raw_norm:.2f}"
+    if best_size < th.min_face_px:
+        return LOW_QUALITY, f"largest face {best_size:.0f}px < {th.min_face_px:.0f}px"
+    if best_log_sharpness < th.min_log_sharpness:
+        return LOW_QUALITY, f"sharpest face log-sharpness {best_log_sharpness:.2f} < {th.min_log_sharpness:.2f}"
+    return KEPT, ""
