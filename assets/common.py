@@ -34,11 +34,11 @@ def title_stage(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         yield
     except Exception as exc:
         reason = f"{stage}: {exc}"
-        warehouse.update_title(title, context.run_id, CODE_VERSION, status="failed", stage=stage, error=reason)
+        warehouse.update_title(title, context.run.run_id, CODE_VERSION, status="failed", stage=stage, error=reason)
         raise dg.Failure(description=f"title {title} failed in {reason}") from exc
     warehouse.update_title(
         title,
-        context.run_id,
+        context.run.run_id,
         CODE_VERSION,
         status="done" if stage == "face_clusters" else "processing",
         stage=stage,

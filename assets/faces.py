@@ -1,6 +1,5 @@
 """Face stages: detections with aligned crops, quality-filtered tracks, face embeddings."""
 
-
 import time
 
 import dagster as dg
@@ -62,7 +61,7 @@ def face_detections(
                 "sharpness": found.sharpness,
                 "detector": [f"{detector.name}:{detector.version}"] * len(det),
             },
-            context.run_id,
+            context.run.run_id,
             CODE_VERSION,
         )
         crops = warehouse.write_artifact(
@@ -135,8 +134,12 @@ def face_tracks(
         warehouse.write(
             "face_track_members",
             title,
-            {"face": np.arange(len(norms)), "track": tracking.track_of, "raw_norm": np.where(np.isnan(norms), None, norms)},
-            context.run_id,
+            {
+                "face": np.arange(len(norms)),
+                "track": tracking.track_of,
+                "raw_norm": np.where(np.isnan(norms), None, norms),
+            },
+            context.run.run_id,
             CODE_VERSION,
         )
         warehouse.write(
@@ -155,7 +158,7 @@ def face_tracks(
                 "status": s.status,
                 "reason": s.reason,
             },
-            context.run_id,
+            context.run.run_id,
             CODE_VERSION,
         )
         warehouse.write_artifact(
@@ -221,8 +224,12 @@ def face_embeddings(
         warehouse.write(
             "track_embeddings",
             title,
-            {"track": kept, "faces_embedded": per_track, "embedder": [f"{embedder.name}:{embedder.version}"] * len(kept)},
-            context.run_id,
+            {
+                "track": kept,
+                "faces_embedded": per_track,
+                "embedder": [f"{embedder.name}:{embedder.version}"] * len(kept),
+            },
+            context.run.run_id,
             CODE_VERSION,
         )
     return dg.MaterializeResult(

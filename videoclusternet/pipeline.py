@@ -64,9 +64,7 @@ class DetectedFaces:
     appearance: np.ndarray  # cheap descriptor for tracking
 
 
-def detect_faces(
-    path: str, detector: Detector, stride: int = 1, progress: Progress = _noop
-) -> DetectedFaces:
+def detect_faces(path: str, detector: Detector, stride: int = 1, progress: Progress = _noop) -> DetectedFaces:
     """Detect, align and describe every face on every `stride`-th frame."""
     parts: list[FaceDetections] = []
     jpegs: list[bytes] = []
@@ -150,15 +148,14 @@ def track_faces(
     norms[probe] = np.linalg.norm(raw, axis=1)
     summary = _summarise(tracks, track_of, face_shot, faces, norms)
     judged = summary.faces >= policy.min_track_faces
-    thresholds = derive_thresholds(
-        summary.best_size[judged], np.log(summary.best_sharpness[judged] + 1.0), summary.median_norm[judged], policy
-    )
+    thresholds = derive_thresholds(np.log(summary.best_sharpness[judged] + 1.0), policy)
     for i in range(len(tracks)):
         summary.status[i], summary.reason[i] = track_status(
             int(summary.faces[i]),
             float(summary.best_size[i]),
             float(np.log(summary.best_sharpness[i] + 1.0)),
             float(summary.median_norm[i]),
+            float(summary.median_score[i]),
             thresholds,
         )
     return Tracking(track_of, probe, raw, summary, thresholds)

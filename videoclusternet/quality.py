@@ -45,8 +45,12 @@ class QualityPolicy:
     min_track_faces: int = 3  # fewer detections cannot be told from a detector flicker
     min_face_px: float = 16.0  # below this no face-ID model sees an identity
     fence_sigmas: float = 3.5  # how far below the title's typical track a track must fall to be set aside
-    norm_floor: float = 6.0  # raw SFace norm: false positives about 4-7, faces about 9-11
-    norm_ceiling: float = 8.0
+    # Raw SFace norm: sharp faces about 9-11, false positives about 4-7, but small or blurred real
+    # faces also fall to 5-6 (measured on TV footage). So a low norm alone sets a track aside only
+    # below `norm_floor`; under `doubtful_norm` it needs the detector to be unsure as well.
+    norm_floor: float = 5.0
+    doubtful_norm: float = 6.5
+    doubtful_score: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -55,35 +59,44 @@ class QualityThresholds:
     min_face_px: float
     min_log_sharpness: float
     min_raw_norm: float
+    doubtful_norm: float
+    doubtful_score: float
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
 
 
-def derive_thresholds(
-    best_size: np.ndarray, best_log_sharpness: np.ndarray, median_norm: np.ndarray, policy: QualityPolicy
-) -> QualityThresholds:
+def derive_thresholds(best_log_sharpness: np.ndarray, policy: QualityPolicy) -> QualityThresholds:
     """Per-title thresholds from per-track summaries (only tracks long enough to judge)."""
     sharp_fence = robust_low_fence(best_log_sharpness, policy.fence_sigmas)
-    norm_fence = robust_low_fence(median_norm, policy.fence_sigmas)
-    if not np.isfinite(norm_fence):
-        norm_fence = policy.norm_floor
     return QualityThresholds(
         min_track_faces=policy.min_track_faces,
         min_face_px=policy.min_face_px,
         min_log_sharpness=sharp_fence if np.isfinite(sharp_fence) else -np.inf,
-        min_raw_norm=float(np.clip(norm_fence, policy.norm_floor, policy.norm_ceiling)),
+        min_raw_norm=policy.norm_floor,
+        doubtful_norm=policy.doubtful_norm,
+        doubtful_score=policy.doubtful_score,
     )
 
 
 def track_status(
-    n_faces: int, best_size: float, best_log_sharpness: float, median_norm: float, th: QualityThresholds
+    n_faces: int,
+    best_size: float,
+    best_log_sharpness: float,
+    median_norm: float,
+    median_score: float,
+    th: QualityThresholds,
 ) -> tuple[str, str]:
     """(status, reason) of one track; the reason is readable and carries the numbers."""
     if n_faces < th.min_track_faces:
         return TOO_SHORT, f"{n_faces} faces < {th.min_track_faces}"
-    if np.isfinite(median_norm) and median_norm < th.min_raw_norm:
+    if median_norm < th.min_raw_norm:
         return NOT_A_FACE, f"median raw embedding norm {median_norm:.2f} < {th.min_raw_norm:.2f}"
+    if median_norm < th.doubtful_norm and median_score < th.doubtful_score:
+        return NOT_A_FACE, (
+            f"median raw embedding norm {median_norm:.2f} < {th.doubtful_norm:.2f} "
+            f"and median detector score {median_score:.2f} < {th.doubtful_score:.2f}"
+        )
     if best_size < th.min_face_px:
         return LOW_QUALITY, f"largest face {best_size:.0f}px < {th.min_face_px:.0f}px"
     if best_log_sharpness < th.min_log_sharpness:

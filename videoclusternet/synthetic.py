@@ -100,9 +100,7 @@ def _yunet() -> cv2.FaceDetectorYN | None:
         return None
 
 
-def _refine(
-    img: np.ndarray, boxes: dict[str, tuple[float, float, float, float]]
-) -> dict[str, tuple[float, ...]]:
+def _refine(img: np.ndarray, boxes: dict[str, tuple[float, float, float, float]]) -> dict[str, tuple[float, ...]]:
     """Snap each hint box to the YuNet detection that overlaps it most (IoU >= 0.5)."""
     det = _yunet()
     if det is None:
@@ -131,9 +129,7 @@ def _cut(src: np.ndarray, box: tuple[float, ...]) -> _Patch:
     y0 = round(y + h / 2 + _PATCH_DROP * h - side / 2)
     pad = side
     padded = cv2.copyMakeBorder(src, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    bgr = padded[y0 + pad : y0 + pad + side, x0 + pad : x0 + pad + side].astype(
-        np.float32
-    )
+    bgr = padded[y0 + pad : y0 + pad + side, x0 + pad : x0 + pad + side].astype(np.float32)
     # Soft-edged superellipse mask: opaque over the face, fading out at the patch border.
     r = (np.arange(side, dtype=np.float32) + 0.5) / side * 2.0 - 1.0
     d = (np.abs(r)[None, :] ** 4 + np.abs(r)[:, None] ** 4) ** 0.25
@@ -151,16 +147,11 @@ def _patches() -> dict[str, _Patch]:
         raise FileNotFoundError(f"insightface sample images missing under {images}")
     # Context around Tom Hanks: replicated border, blurred, with the original photo on top.
     p = _TOM_PAD
-    tom_src = cv2.GaussianBlur(
-        cv2.copyMakeBorder(tom, p, p, p, p, cv2.BORDER_REPLICATE), (0, 0), 12
-    )
+    tom_src = cv2.GaussianBlur(cv2.copyMakeBorder(tom, p, p, p, p, cv2.BORDER_REPLICATE), (0, 0), 12)
     tom_src[p : p + tom.shape[0], p : p + tom.shape[1]] = tom
     boxes = _refine(group, _T1_FACES)
     boxes.update(_refine(tom_src, {"tom_hanks": _TOM_FACE}))
-    return {
-        name: _cut(tom_src if name == "tom_hanks" else group, boxes[name])
-        for name in IDENTITIES
-    }
+    return {name: _cut(tom_src if name == "tom_hanks" else group, boxes[name]) for name in IDENTITIES}
 
 
 def _background(rng: np.random.Generator, hue: float, w: int, h: int) -> np.ndarray:
@@ -223,9 +214,7 @@ def _plan(
         if xlo > xhi or ylo > yhi:
             raise ValueError(f"frame {w}x{h} too small for {n} faces")
         c0 = np.array([rng.uniform(xlo, xhi), rng.uniform(ylo, yhi)])
-        step = rng.uniform(25, 70) * np.array(
-            [np.cos(t := rng.uniform(0, 2 * np.pi)), np.sin(t)]
-        )
+        step = rng.uniform(25, 70) * np.array([np.cos(t := rng.uniform(0, 2 * np.pi)), np.sin(t)])
         c1 = np.clip(c0 + step, [xlo, ylo], [xhi, yhi])
         a0, a1 = rng.uniform(-5, 5, 2)
         actors.append(
@@ -255,25 +244,16 @@ def _paste(
     side = patch.bgr.shape[0]
     m = cv2.getRotationMatrix2D((side / 2, side / 2), angle, scale)
     m[:, 2] += centre - side / 2
-    corners = (
-        np.array([[0, 0, 1], [side, 0, 1], [0, side, 1], [side, side, 1]], np.float64)
-        @ m.T
-    )
+    corners = np.array([[0, 0, 1], [side, 0, 1], [0, side, 1], [side, side, 1]], np.float64) @ m.T
     x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
-    x1, y1 = np.minimum(
-        np.ceil(corners.max(0)).astype(int), [frame.shape[1], frame.shape[0]]
-    )
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int), [frame.shape[1], frame.shape[0]])
     local = m.copy()
     local[:, 2] -= (x0, y0)
     rgba = np.concatenate([patch.bgr * gain, patch.alpha], axis=-1)
-    warped = cv2.warpAffine(
-        rgba, local, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR
-    )
+    warped = cv2.warpAffine(rgba, local, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR)
     roi = frame[y0:y1, x0:x1].astype(np.float32)
     a = warped[..., 3:]
-    frame[y0:y1, x0:x1] = np.clip(
-        roi * (1 - a) + warped[..., :3] * a + 0.5, 0, 255
-    ).astype(np.uint8)
+    frame[y0:y1, x0:x1] = np.clip(roi * (1 - a) + warped[..., :3] * a + 0.5, 0, 255).astype(np.uint8)
     return m
 
 
@@ -294,9 +274,7 @@ def compose_clip(
     hue0 = rng.uniform(0, 180)
     # Consecutive shots differ by >= 60 of OpenCV's 180 hue steps.
     hues = [hue0 + d for d in (0, 90, 30, 120, 60, 150)]
-    writer = cv2.VideoWriter(
-        str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h)
-    )
+    writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
     if not writer.isOpened():
         raise RuntimeError(f"cannot open video writer for {out_path}")
     faces: list[FaceTruth] = []
@@ -326,17 +304,13 @@ def compose_clip(
                     )
                     cx, cy = m @ np.array([p.face[0], p.face[1], 1.0])
                     hw, hh = p.face[2] * scale / 2, fh / 2
-                    box = [
-                        round(float(v), 2) for v in (cx - hw, cy - hh, cx + hw, cy + hh)
-                    ]
+                    box = [round(float(v), 2) for v in (cx - hw, cy - hh, cx + hw, cy + hh)]
                     faces.append(FaceTruth(frame_idx, *box, a.name, shot))
                 writer.write(frame)
                 frame_idx += 1
     finally:
         writer.release()
-    truth = ClipTruth(
-        out_path, float(fps), frame_idx, (w, h), list(IDENTITIES), shot_starts, faces
-    )
+    truth = ClipTruth(out_path, float(fps), frame_idx, (w, h), list(IDENTITIES), shot_starts, faces)
     if truth_csv is not None:
         write_truth_csv(truth, truth_csv)
     return truth

@@ -123,12 +123,8 @@ def _match(
     iou = box_iou(predicted, det_boxes)
     similarity = np.stack([t.appearance for t in live]) @ appearance[dets].T
     width = np.maximum(predicted[:, 2] - predicted[:, 0], 1.0)
-    shift = np.linalg.norm(
-        _centres(predicted)[:, None, :] - _centres(det_boxes)[None, :, :], axis=2
-    ) / width[:, None]
-    allowed = (iou >= config.min_iou) | (
-        (similarity >= config.min_appearance) & (shift <= config.max_center_shift)
-    )
+    shift = np.linalg.norm(_centres(predicted)[:, None, :] - _centres(det_boxes)[None, :, :], axis=2) / width[:, None]
+    allowed = (iou >= config.min_iou) | ((similarity >= config.min_appearance) & (shift <= config.max_center_shift))
     w = config.appearance_weight
     cost = 1.0 - ((1 - w) * iou + w * similarity)
     cost = np.where(allowed, cost, 1e6)

@@ -14,7 +14,7 @@ import numpy as np
 @dataclass(frozen=True)
 class AverageLinkClusterer:
     name = "average_link"
-    threshold: float = 0.4  # mean cosine similarity two clusters need to merge (SFace verifies at about 0.36)
+    threshold: float = 0.3  # mean cosine similarity two clusters need to merge
 
     def fit(self, templates: np.ndarray, cannot_link: set[tuple[int, int]]) -> np.ndarray:
         """Cluster label (0..K-1, by first member) for each row of `templates` (L2-normalised).

@@ -63,8 +63,8 @@ def ort_providers() -> list[str]:
 def ort_threads() -> int:
     """Intra-op threads: VCN_ORT_THREADS, else the CPUs this process may use.
 
-    onnxruntime's default spins one thread per *physical host* core, which oversubscribes
-    containers and parallel workers.
+    onnxruntime's default counts the host's cores, which can exceed what a container or a
+    parallel worker actually gets and then oversubscribes.
     """
     env = os.environ.get("VCN_ORT_THREADS")
     if env:

@@ -19,6 +19,8 @@ import onnx
 from onnx import numpy_helper
 
 BATCH_DIM = "batch"
+# Bump when fold_model changes its output, so caches built by older code are not reused.
+FOLD_VERSION = 1
 
 
 def file_sha256(path: Path) -> str:
@@ -111,7 +113,7 @@ def fold_model(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def fold_quantized_onnx(src: Path, cache_dir: Path) -> Path:
-    """Return `<cache_dir>/<stem>_<sha12>_fp32.onnx`, folding `src` into it if not yet done.
+    """Return `<cache_dir>/<stem>_<source sha12>_fp32v<FOLD_VERSION>.onnx`, folding `src` into it if not yet done.
 
     Idempotent and safe against concurrent callers: the result is written to a temp file in the
     same directory and moved into place with os.replace.
@@ -119,7 +121,7 @@ def fold_quantized_onnx(src: Path, cache_dir: Path) -> Path:
     src = Path(src)
     cache_dir = Path(cache_dir)
     sha = file_sha256(src)[:12]
-    dst = cache_dir / f"{src.stem}_{sha}_fp32.onnx"
+    dst = cache_dir / f"{src.stem}_{sha}_fp32v{FOLD_VERSION}.onnx"
     if dst.exists():
         return dst
     cache_dir.mkdir(parents=True, exist_ok=True)

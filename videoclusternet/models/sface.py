@@ -57,8 +57,9 @@ class SFaceEmbedder(ArcFaceLikeEmbedder):
     def __init__(self, cache_dir: Path, batch_size: int = 64, model_path: Path | None = None):
         path = fold_quantized_onnx(model_path or bundled_model(SFACE_FILE), cache_dir)
         model = load_arcface_onnx(path)
-        # insightface guesses mean/std from node names, and for this file its guess (127.5) is
-        # applied on top of the in-graph normalisation: verification accuracy drops 98% -> 73%.
+        # insightface guesses mean/std from the names of the first 8 nodes. On the original file
+        # (DequantizeLinear first) it guesses 127.5, normalising twice, and verification falls
+        # to chance level. Pin it rather than depend on node order.
         model.input_mean = 0.0
         model.input_std = 1.0
         super().__init__(model, path, batch_size)

@@ -1,0 +1,43 @@
+"""Shared fixtures: a generated clip with known people, processed once by the real pipeline."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from videoclusternet.synthetic import ClipTruth, compose_clip
+
+
+@dataclass
+class ProcessedHome:
+    home: Path
+    truth: ClipTruth
+    outcome: dict[str, bool]
+    corrupt: Path
+
+
+@pytest.fixture(scope="session")
+def processed(tmp_path_factory: pytest.TempPathFactory) -> ProcessedHome:
+    """One `vcn run` over three titles: the demo clip, a corrupt file and an empty file."""
+    root = tmp_path_factory.mktemp("vcn")
+    truth = compose_clip(root / "clip.mp4", truth_csv=root / "truth.csv")
+    corrupt = root / "broken_show_s01e02.mp4"
+    corrupt.write_bytes(os.urandom(50_000))
+    empty = root / "empty_show_s01e03.mp4"
+    empty.touch()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VCN_HOME", str(root / "home"))
+        from vcn_dagster.cli import run_titles
+
+        outcome = run_titles([truth.path, corrupt, empty])
+    return ProcessedHome(root / "home", truth, outcome, corrupt)
+
+
+@pytest.fixture
+def home_env(processed: ProcessedHome, monkeypatch: pytest.MonkeyPatch) -> ProcessedHome:
+    monkeypatch.setenv("VCN_HOME", str(processed.home))
+    monkeypatch.setenv("DAGSTER_HOME", str(processed.home / "dagster"))
+    return processed

@@ -1,0 +1,144 @@
+"""End to end on a generated clip: real models, real Dagster materialisations, real DuckDB over Parquet."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections import Counter, defaultdict
+
+import dagster as dg
+import duckdb
+import numpy as np
+
+from resources import WarehouseResource
+from vcn_dagster.cli import export_rows, run_titles
+from videoclusternet.tracking import box_iou
+
+TITLE = "clip"
+
+
+def _con(processed):
+    return WarehouseResource(home=str(processed.home)).connect()
+
+
+def test_good_title_done_and_bad_titles_failed_with_reason(processed):
+    assert processed.outcome == {"clip": True, "broken_show.s01e02": False, "empty_show.s01e03": False}
+    rows = dict(_con(processed).execute("SELECT title, status || ': ' || coalesce(error, '') FROM titles").fetchall())
+    assert rows["clip"] == "done: "
+    assert rows["broken_show.s01e02"].startswith("failed: frames:")
+    assert str(processed.corrupt) in rows["broken_show.s01e02"]
+    assert "empty" in rows["empty_show.s01e03"]
+    con = _con(processed)
+    for table in ("shots", "face_detections", "tracks", "cluster_assignments", "identities"):
+        assert con.execute(f"SELECT count(*) FROM {table} WHERE title <> 'clip'").fetchone()[0] == 0
+
+
+def test_people_come_back_as_that_many_clusters(processed):
+    con = _con(processed)
+    assert con.execute("SELECT count(*) FROM identities WHERE title = ?", [TITLE]).fetchone()[0] == len(
+        processed.truth.identities
+    )
+    # Every truth face is found, and each person's faces land in one cluster of their own.
+    faces = con.execute(
+        "SELECT frame, x1, y1, x2, y2, cluster FROM detections WHERE title = ? AND track_status = 'kept'", [TITLE]
+    ).fetchall()
+    by_frame = defaultdict(list)
+    for f, *box, c in faces:
+        by_frame[f].append((box, c))
+    votes: dict[str, Counter] = defaultdict(Counter)
+    for t in processed.truth.faces:
+        found = by_frame[t.frame_idx]
+        ious = box_iou(np.array([[t.x1, t.y1, t.x2, t.y2]]), np.array([b for b, _ in found]))[0] if found else []
+        assert len(found) and max(ious) >= 0.4, f"missed face of {t.identity} on frame {t.frame_idx}"
+        votes[t.identity][found[int(np.argmax(ious))][1]] += 1
+    clusters = {person: v.most_common(1)[0][0] for person, v in votes.items()}
+    assert len(set(clusters.values())) == len(clusters)
+    assert all(v.most_common(1)[0][1] / sum(v.values()) > 0.95 for v in votes.values())
+
+
+def test_no_track_spans_a_cut_and_constraints_hold(processed):
+    con = _con(processed)
+    crossing = con.execute(
+        """SELECT count(*) FROM tracks t JOIN shots s USING (title, shot)
+           WHERE t.title = ? AND (t.first_frame < s.start_frame OR t.last_frame > s.end_frame)""",
+        [TITLE],
+    ).fetchone()[0]
+    assert crossing == 0
+    assert con.execute("SELECT count(*) FROM shots WHERE title = ?", [TITLE]).fetchone()[0] == len(
+        processed.truth.shot_starts
+    )
+    shared = con.execute(
+        """SELECT count(*) FROM detections a JOIN detections b
+           ON a.title = b.title AND a.frame = b.frame AND a.track < b.track AND a.cluster = b.cluster
+           WHERE a.title = ?""",
+        [TITLE],
+    ).fetchone()[0]
+    assert shared == 0
+    kept_without_cluster = con.execute(
+        """SELECT count(*) FROM tracks t LEFT JOIN cluster_assignments c USING (title, track)
+           WHERE t.title = ? AND t.status = 'kept' AND c.cluster IS NULL""",
+        [TITLE],
+    ).fetchone()[0]
+    assert kept_without_cluster == 0
+
+
+def test_rerun_replaces_rows(home_env):
+    con = _con(home_env)
+    tables = ("titles", "shots", "frames", "face_detections", "tracks", "cluster_assignments", "identities")
+    before = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+    old_run = con.execute("SELECT DISTINCT run_id FROM tracks WHERE title = ?", [TITLE]).fetchall()
+    assert run_titles([home_env.truth.path]) == {TITLE: True}
+    con = _con(home_env)
+    assert {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables} == before
+    new_run = con.execute("SELECT DISTINCT run_id FROM tracks WHERE title = ?", [TITLE]).fetchall()
+    assert len(new_run) == 1 and new_run != old_run
+    # The runs are in the home's Dagster instance, as `dagster dev` will show them.
+    instance = dg.DagsterInstance.get()
+    events = instance.fetch_materializations(dg.AssetKey("face_clusters"), limit=10).records
+    assert {e.partition_key for e in events} == {TITLE}
+    assert len(events) == 2
+    assert events[0].asset_materialization.metadata["identities"].value == len(home_env.truth.identities)
+
+
+def test_export_contract(home_env, tmp_path):
+    rows = export_rows(TITLE)
+    assert rows and list(rows[0]) == ["frame_idx", "timestamp", "x1", "y1", "x2", "y2", "track_id", "cluster_id"]
+    out = tmp_path / "pred.csv"
+    subprocess.run([sys.executable, "-m", "vcn_dagster.cli", "export", TITLE, "--out", str(out)], check=True)
+    with open(out) as fh:
+        read = list(csv.DictReader(fh))
+    assert len(read) == len(rows)
+    frames = [int(r["frame_idx"]) for r in read]
+    assert frames == sorted(frames) and frames[0] >= 0
+    as_json = subprocess.run(
+        [sys.executable, "-m", "vcn_dagster.cli", "export", TITLE, "--format", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert len(json.loads(as_json)) == len(rows)
+
+
+def test_sql_reader_does_not_block_runs(home_env, tmp_path):
+    """A user holding the database file open (even read-write) must not make runs fail."""
+    warehouse = WarehouseResource(home=str(home_env.home))
+    warehouse.sync_views()
+    user = duckdb.connect(str(warehouse.db_path))
+    try:
+        clip2 = tmp_path / "second.mp4"
+        clip2.write_bytes(home_env.truth.path.read_bytes())
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "vcn_dagster.cli", "run", str(p), "--title", key])
+            for p, key in ((home_env.truth.path, "para_a"), (clip2, "para_b"))
+        ]
+        assert [p.wait(timeout=300) for p in procs] == [0, 0]
+        assert user.execute("SELECT count(*) FROM titles WHERE title LIKE 'para_%'").fetchone()[0] == 2
+    finally:
+        user.close()
+    con = warehouse.connect()
+    counts = con.execute(
+        "SELECT title, count(*) FROM identities WHERE title IN ('para_a', 'para_b', 'clip') GROUP BY 1"
+    ).fetchall()
+    assert sorted(n for _, n in counts) == [len(home_env.truth.identities)] * 3
