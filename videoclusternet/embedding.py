@@ -21,6 +21,11 @@ def choose_faces(track_of: np.ndarray, frame_idx: np.ndarray, quality: np.ndarra
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
 
 
+def mirrored(crops: np.ndarray) -> np.ndarray:
+    """Aligned crops [N, H, W, 3] flipped left-right (the ArcFace template is symmetric)."""
+    return np.ascontiguousarray(crops[:, :, ::-1])
+
+
 def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 

@@ -1,0 +1,69 @@
+"""The method's own pieces on small hand-made inputs: tracking, quality decisions, clustering."""
+
+import numpy as np
+
+from videoclusternet.clustering import AverageLinkClusterer, cooccurring_pairs
+from videoclusternet.embedding import choose_faces, track_templates
+from videoclusternet.quality import KEPT, NOT_A_FACE, TOO_SHORT, QualityPolicy, derive_thresholds, track_status
+from videoclusternet.tracking import link_tracks
+
+
+def _unit(v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_tracks_follow_moving_faces_and_end_at_cuts():
+    frames, shots, boxes = [], [], []
+    for f in range(10):
+        shot = 0 if f < 5 else 1
+        frames += [f, f]
+        shots += [shot, shot]
+        boxes += [[10 + 3 * f, 10, 60 + 3 * f, 60], [300 - 2 * f, 40, 350 - 2 * f, 90]]
+    look = _unit(np.tile([[1, 0], [0, 1]], (10, 1)))
+    tracks = link_tracks(np.array(frames), np.array(shots), np.array(boxes, np.float32), look, fps=25)
+    assert len(set(tracks[:10:2])) == 1 and len(set(tracks[1:10:2])) == 1
+    assert tracks[0] != tracks[1]
+    assert set(tracks[:10]).isdisjoint(tracks[10:])  # a cut ends every track
+    assert len(np.unique(tracks)) == 4
+
+
+def test_a_gap_longer_than_allowed_starts_a_new_track():
+    frames = np.array([0, 1, 2, 60, 61])
+    boxes = np.tile(np.array([[10, 10, 60, 60]], np.float32), (5, 1))
+    tracks = link_tracks(frames, np.zeros(5, int), boxes, _unit(np.ones((5, 2))), fps=25)
+    assert len(set(tracks[:3])) == 1 and tracks[3] != tracks[0]
+
+
+def test_track_status_reasons():
+    th = derive_thresholds(np.log(np.array([100.0, 120, 90, 110]) + 1), QualityPolicy())
+    assert track_status(2, 80, 4.6, 10, 0.9, th)[0] == TOO_SHORT
+    status, reason = track_status(20, 80, 4.6, 4.2, 0.9, th)
+    assert status == NOT_A_FACE and "4.20" in reason
+    assert track_status(20, 80, 4.6, 6.0, 0.4, th)[0] == NOT_A_FACE  # weak norm and unsure detector
+    assert track_status(20, 80, 4.6, 6.0, 0.9, th)[0] == KEPT  # a small real face: weak norm, sure detector
+    assert track_status(20, 10, 4.6, 10, 0.9, th)[0] != KEPT
+
+
+def test_choose_faces_spreads_over_the_track():
+    track_of = np.array([0] * 10 + [1] * 2 + [-1])
+    frames = np.arange(13)
+    quality = np.ones(13)
+    chosen = choose_faces(track_of, frames, quality, per_track=3)
+    assert list(chosen[chosen < 10]) == [0, 4, 7] and {10, 11} <= set(chosen) and 12 not in chosen
+
+
+def test_clustering_respects_cannot_link():
+    templates = _unit([[1, 0, 0], [0.99, 0.1, 0], [0, 1, 0], [0.1, 0.99, 0]])
+    labels = AverageLinkClusterer(threshold=0.5).fit(templates, set())
+    assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
+    labels = AverageLinkClusterer(threshold=0.5).fit(templates, {(0, 1)})
+    assert labels[0] != labels[1]
+
+
+def test_cooccurrence_and_templates():
+    pairs = cooccurring_pairs(np.array([0, 0, 1, 1, 2]), np.array([5, 7, 5, 9, 7]))
+    assert pairs == {(5, 7), (5, 9)}
+    emb = np.array([[2, 0], [0, 1], [0, 1]], np.float32)
+    t = track_templates(emb, np.array([0, 0, 1]), np.array([0, 1]))
+    assert np.allclose(np.linalg.norm(t, axis=1), 1) and t[0, 0] > t[0, 1]  # the larger-norm face weighs more
