@@ -11,6 +11,7 @@ import dagster as dg
 from tqdm import tqdm
 
 from resources import WarehouseResource
+from vcn_dagster.partitions import titles_partitions
 
 CODE_VERSION = "0.1.0"
 
@@ -19,6 +20,19 @@ GPU_TAGS = {
     "dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}},
     "dagster-celery/queue": "gpu",
 }
+
+
+def title_asset(group_name: str, kinds: set[str], deps: list | None = None, gpu: bool = False):
+    """`dg.asset` for a per-title stage: partitioned by title, versioned, and routed to the GPU pool when `gpu`."""
+    routing = {"pool": "gpu", "op_tags": GPU_TAGS} if gpu else {}
+    return dg.asset(
+        partitions_def=titles_partitions,
+        deps=deps,
+        group_name=group_name,
+        code_version=CODE_VERSION,
+        kinds=kinds,
+        **routing,
+    )
 
 
 @contextmanager

@@ -5,10 +5,9 @@ import time
 import dagster as dg
 import numpy as np
 
-from assets.common import CODE_VERSION, GPU_TAGS, progress_bar, title_stage
+from assets.common import CODE_VERSION, progress_bar, title_asset, title_stage
 from assets.media import frames
 from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource
-from vcn_dagster.partitions import titles_partitions
 from videoclusternet.embedding import choose_faces, mirrored
 from videoclusternet.pipeline import DetectedFaces, decode_crops, detect_faces, face_quality_score, track_faces
 from videoclusternet.quality import KEPT
@@ -16,15 +15,7 @@ from videoclusternet.shots import shot_of_frames
 from videoclusternet.types import FaceDetections, Shot
 
 
-@dg.asset(
-    partitions_def=titles_partitions,
-    deps=[frames],
-    group_name="faces",
-    code_version=CODE_VERSION,
-    kinds={"onnx", "parquet"},
-    pool="gpu",
-    op_tags=GPU_TAGS,
-)
+@title_asset("faces", {"onnx", "parquet"}, deps=[frames], gpu=True)
 def face_detections(
     context: dg.AssetExecutionContext,
     media: MediaLibraryResource,
@@ -109,13 +100,7 @@ def load_shots(warehouse: WarehouseResource, title: str) -> list[Shot]:
     ]
 
 
-@dg.asset(
-    partitions_def=titles_partitions,
-    deps=[face_detections],
-    group_name="faces",
-    code_version=CODE_VERSION,
-    kinds={"onnx", "parquet"},
-)
+@title_asset("faces", {"onnx", "parquet"}, deps=[face_detections])
 def face_tracks(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, face_models: FaceModelsResource
 ) -> dg.MaterializeResult:
@@ -179,15 +164,7 @@ class EmbeddingsConfig(dg.Config):
     faces_per_track: int = 12  # a quality-chosen sample spread over each kept track
 
 
-@dg.asset(
-    partitions_def=titles_partitions,
-    deps=[face_tracks],
-    group_name="faces",
-    code_version=CODE_VERSION,
-    kinds={"onnx", "parquet"},
-    pool="gpu",
-    op_tags=GPU_TAGS,
-)
+@title_asset("faces", {"onnx", "parquet"}, deps=[face_tracks], gpu=True)
 def face_embeddings(
     context: dg.AssetExecutionContext,
     config: EmbeddingsConfig,

@@ -6,10 +6,9 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from assets.common import CODE_VERSION, title_stage
+from assets.common import CODE_VERSION, title_asset, title_stage
 from assets.faces import face_embeddings
 from resources import WarehouseResource
-from vcn_dagster.partitions import titles_partitions
 from videoclusternet.clustering import CLUSTERERS
 from videoclusternet.pipeline import cluster_tracks
 from videoclusternet.quality import KEPT
@@ -20,13 +19,7 @@ class ClustersConfig(dg.Config):
     threshold: float = 0.3  # cosine similarity for the average-link baseline
 
 
-@dg.asset(
-    partitions_def=titles_partitions,
-    deps=[face_embeddings],
-    group_name="identities",
-    code_version=CODE_VERSION,
-    kinds={"python", "parquet"},
-)
+@title_asset("identities", {"python", "parquet"}, deps=[face_embeddings])
 def face_clusters(
     context: dg.AssetExecutionContext, config: ClustersConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:

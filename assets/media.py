@@ -5,9 +5,8 @@ import time
 
 import dagster as dg
 
-from assets.common import CODE_VERSION, progress_bar, title_stage
+from assets.common import CODE_VERSION, progress_bar, title_asset, title_stage
 from resources import MediaLibraryResource, WarehouseResource
-from vcn_dagster.partitions import titles_partitions
 from videoclusternet.pipeline import scan_frames
 from videoclusternet.video import file_sha256
 
@@ -16,7 +15,7 @@ class FramesConfig(dg.Config):
     stride: int = 1  # detect faces on every `stride`-th frame; shots are always cut on every frame
 
 
-@dg.asset(partitions_def=titles_partitions, group_name="media", code_version=CODE_VERSION, kinds={"video", "parquet"})
+@title_asset("media", {"video", "parquet"})
 def frames(
     context: dg.AssetExecutionContext,
     config: FramesConfig,

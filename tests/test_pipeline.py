@@ -142,3 +142,13 @@ def test_sql_reader_does_not_block_runs(home_env, tmp_path):
         "SELECT title, count(*) FROM identities WHERE title IN ('para_a', 'para_b', 'clip') GROUP BY 1"
     ).fetchall()
     assert sorted(n for _, n in counts) == [len(home_env.truth.identities)] * 3
+
+
+def test_gpu_stages_carry_routing_tags():
+    from assets.faces import face_detections, face_embeddings, face_tracks
+
+    for asset in (face_detections, face_embeddings):
+        assert asset.op.pool == "gpu"
+        assert asset.op.tags["dagster-celery/queue"] == "gpu"
+        assert "nvidia.com/gpu" in str(asset.op.tags["dagster-k8s/config"])
+    assert face_tracks.op.pool is None
