@@ -25,7 +25,9 @@ def _prepare_home() -> Path:
     home = vcn_home()
     dagster_dir = dagster_home(home)
     dagster_dir.mkdir(parents=True, exist_ok=True)
-    (dagster_dir / "dagster.yaml").touch()  # the default sqlite instance, stated
+    config = dagster_dir / "dagster.yaml"
+    if not config.exists():  # the default sqlite instance; no telemetry from an offline product
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(dagster_dir)
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
     return home
