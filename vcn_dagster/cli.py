@@ -191,7 +191,8 @@ def sql(query: str) -> None:
 def ui(extra: list[str]) -> None:
     """Start `dagster dev` on this repo's workspace with the home's Dagster instance."""
     _prepare_home()
-    os.execvp("dagster", ["dagster", "dev", *extra])
+    dagster = Path(sys.executable).with_name("dagster")  # the one installed beside this interpreter
+    os.execv(dagster, [str(dagster), "dev", "-m", "vcn_dagster.definitions", *extra])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -208,9 +209,10 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("demo", help="make a demo clip from packaged face images and process it")
     p_sql = sub.add_parser("sql", help="query the tables (read-only)")
     p_sql.add_argument("query")
-    p_ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the home's instance")
-    p_ui.add_argument("dagster_args", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the home's instance; other options go to it")
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "ui":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "run":
         outcome = run_titles(args.videos, args.title, args.stride)
         raise SystemExit(0 if outcome and all(outcome.values()) else 1)
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "sql":
         sql(args.query)
     elif args.command == "ui":
-        ui(args.dagster_args)
+        ui(extra)
 
 
 if __name__ == "__main__":
