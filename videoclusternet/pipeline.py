@@ -122,6 +122,7 @@ class Tracking:
     track_of: np.ndarray  # per face
     probe_faces: np.ndarray  # faces embedded to judge tracks
     probe_embeddings: np.ndarray  # raw, per probe face
+    face_norms: np.ndarray  # raw embedding norm per face; NaN where the face was not probed
     summary: TrackSummary
     thresholds: QualityThresholds
 
@@ -158,7 +159,7 @@ def track_faces(
             float(summary.median_score[i]),
             thresholds,
         )
-    return Tracking(track_of, probe, raw, summary, thresholds)
+    return Tracking(track_of, probe, raw, norms, summary, thresholds)
 
 
 def _summarise(
