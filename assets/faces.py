@@ -8,8 +8,15 @@ import numpy as np
 from assets.common import CODE_VERSION, progress_bar, title_asset, title_stage
 from assets.media import frames
 from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource
-from videoclusternet.embedding import choose_faces, mirrored
-from videoclusternet.pipeline import DetectedFaces, decode_crops, detect_faces, face_quality_score, track_faces
+from videoclusternet.embedding import choose_faces, faces_per_track, mirrored
+from videoclusternet.pipeline import (
+    PROBE_FACES_PER_TRACK,
+    DetectedFaces,
+    decode_crops,
+    detect_faces,
+    face_quality_score,
+    track_faces,
+)
 from videoclusternet.quality import KEPT
 from videoclusternet.shots import shot_of_frames
 from videoclusternet.types import FaceDetections, Shot
@@ -160,7 +167,11 @@ def face_tracks(
 
 
 class EmbeddingsConfig(dg.Config):
-    faces_per_track: int = 12  # a quality-chosen sample spread over each kept track
+    # A quality-chosen sample spread over each kept track: at most `faces_per_track`, fewer when the
+    # title has many tracks per second, so that embedding keeps pace with the video on 2 CPU cores.
+    faces_per_track: int = 12
+    min_faces_per_track: int = 6
+    faces_per_video_second: float = 21.0
 
 
 @title_asset("faces", {"onnx", "parquet"}, deps=[face_tracks], gpu=True)
@@ -179,9 +190,18 @@ def face_embeddings(
         track_of = warehouse.rows("face_track_members", title)["track"]
         tracks = warehouse.rows("tracks", title)
         kept = tracks["track"][tracks["status"] == KEPT]
+        duration_s = float(warehouse.rows("titles", title)["duration_s"][0])
+        per_track = faces_per_track(
+            len(kept),
+            duration_s,
+            config.faces_per_video_second,
+            config.faces_per_track,
+            config.min_faces_per_track,
+            step=PROBE_FACES_PER_TRACK,
+        )
         quality = face_quality_score(faces.detections.scores, faces.sharpness)
         chosen = choose_faces(
-            np.where(np.isin(track_of, kept), track_of, -1), faces.detections.frame_idx, quality, config.faces_per_track
+            np.where(np.isin(track_of, kept), track_of, -1), faces.detections.frame_idx, quality, per_track
         )
         probe = warehouse.read_artifact(title, "probe_embeddings")
         known = dict(zip(probe.column("face").to_pylist(), probe.column("raw").to_numpy(zero_copy_only=False)))
@@ -199,13 +219,13 @@ def face_embeddings(
             "embeddings",
             {"face": chosen, "track": track_of[chosen], "raw": list(raw.astype(np.float32))},
         )
-        per_track = np.bincount(np.searchsorted(kept, track_of[chosen]), minlength=len(kept)) if len(kept) else []
+        embedded = np.bincount(np.searchsorted(kept, track_of[chosen]), minlength=len(kept)) if len(kept) else []
         warehouse.write(
             "track_embeddings",
             title,
             {
                 "track": kept,
-                "faces_embedded": per_track,
+                "faces_embedded": embedded,
                 "embedder": [f"{embedder.name}:{embedder.version}"] * len(kept),
             },
             context.run.run_id,
@@ -215,6 +235,7 @@ def face_embeddings(
         metadata={
             "kept_tracks": len(kept),
             "faces_embedded": len(chosen),
+            "faces_per_track": per_track,
             "reused_from_quality_probe": len(chosen) - len(todo),
             "ms_per_face_embedding": round(1000 * seconds / max(len(todo) + len(chosen), 1), 2),
             "embedder": f"{embedder.name}:{embedder.version}",

@@ -33,10 +33,11 @@ class FaceModelsResource(dg.ConfigurableResource):
     embedder_name: str = "sface"
     pack_dir: str | None = None
     detector_score_threshold: float | None = None
+    model_cache: str | None = None  # where folded models live; default `<home>/models`
 
     @property
     def cache_dir(self) -> str:
-        return str(Path(self.home) / "models")
+        return self.model_cache or str(Path(self.home) / "models")
 
     def detector(self) -> Detector:
         return _detector(self.detector_name, self.cache_dir, self.pack_dir, self.detector_score_threshold)

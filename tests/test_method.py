@@ -67,3 +67,12 @@ def test_cooccurrence_and_templates():
     emb = np.array([[2, 0], [0, 1], [0, 1]], np.float32)
     t = track_templates(emb, np.array([0, 0, 1]), np.array([0, 1]))
     assert np.allclose(np.linalg.norm(t, axis=1), 1) and t[0, 0] > t[0, 1]  # the larger-norm face weighs more
+
+
+def test_embedding_budget_follows_video_length():
+    from videoclusternet.embedding import faces_per_track
+
+    assert faces_per_track(222, 130.5, 21.0, most=12, least=6, step=3) == 12  # a long title keeps the full sample
+    assert faces_per_track(23, 9.2, 21.0, most=12, least=6, step=3) == 6  # a crowded short clip gets fewer
+    assert faces_per_track(500, 5.0, 21.0, most=12, least=6, step=3) == 6
+    assert faces_per_track(0, 5.0, 21.0, most=12, least=6) == 12

@@ -15,7 +15,8 @@ all_assets = dg.load_assets_from_modules([media, faces, identities])
 
 
 def build_resources(home: Path) -> dict[str, dg.ConfigurableResource]:
-    """Resources rooted in one home folder; models are picked with VCN_DETECTOR / VCN_EMBEDDER / VCN_MODEL_PACK."""
+    """Resources rooted in one home folder; models are picked with VCN_DETECTOR / VCN_EMBEDDER / VCN_MODEL_PACK,
+    and VCN_MODEL_CACHE shares one folded-model cache between homes."""
     return {
         "media": MediaLibraryResource(home=str(home)),
         "warehouse": WarehouseResource(home=str(home)),
@@ -24,6 +25,7 @@ def build_resources(home: Path) -> dict[str, dg.ConfigurableResource]:
             detector_name=os.environ.get("VCN_DETECTOR", "yunet"),
             embedder_name=os.environ.get("VCN_EMBEDDER", "sface"),
             pack_dir=os.environ.get("VCN_MODEL_PACK") or None,
+            model_cache=os.environ.get("VCN_MODEL_CACHE") or None,
         ),
     }
 

@@ -21,6 +21,19 @@ def choose_faces(track_of: np.ndarray, frame_idx: np.ndarray, quality: np.ndarra
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
 
 
+def faces_per_track(
+    n_tracks: int, duration_s: float, per_video_second: float, most: int, least: int, step: int = 1
+) -> int:
+    """How many faces to embed per track so a title's embedding work grows with its length, not its crowd.
+
+    A crowded short clip would otherwise cost more to embed than it lasts; a long title with fewer
+    tracks per second keeps the full `most`. Never fewer than `least`; a multiple of `step`, so that
+    `choose_faces` picks a superset of an earlier `step`-face sample and those embeddings are reused.
+    """
+    budget = most if n_tracks == 0 else per_video_second * duration_s // n_tracks
+    return int(np.clip(budget, least, most) // step * step)
+
+
 def mirrored(crops: np.ndarray) -> np.ndarray:
     """Aligned crops [N, H, W, 3] flipped left-right (the ArcFace template is symmetric)."""
     return np.ascontiguousarray(crops[:, :, ::-1])

@@ -14,6 +14,7 @@ from videoclusternet.clustering import cooccurring_pairs
 from videoclusternet.embedding import choose_faces, track_templates
 from videoclusternet.models import Detector, Embedder
 from videoclusternet.quality import (
+    KEPT,
     QualityPolicy,
     QualityThresholds,
     derive_thresholds,
@@ -27,6 +28,7 @@ from videoclusternet.types import FaceDetections, Shot, VideoInfo
 from videoclusternet.video import iter_frames, probe_video
 
 Progress = Callable[[int], None]
+PROBE_FACES_PER_TRACK = 3  # faces embedded per track to judge it; later samples are multiples of it
 
 
 def _noop(_: int) -> None:
@@ -133,24 +135,38 @@ def track_faces(
     fps: float,
     embedder: Embedder,
     policy: QualityPolicy = QualityPolicy(),
-    probe_per_track: int = 3,
+    probe_per_track: int = PROBE_FACES_PER_TRACK,
     tracker: TrackerConfig = TrackerConfig(),
 ) -> Tracking:
-    """Link faces into tracks inside shots, then judge each track's quality."""
+    """Link faces into tracks inside shots, then judge each track's quality.
+
+    Size, sharpness and length are judged first; only tracks that pass them are embedded (a few
+    faces each) to judge by the raw embedding norm whether they are faces at all.
+    """
     det = faces.detections
     track_of = link_tracks(det.frame_idx, face_shot, det.boxes, faces.appearance, fps, tracker)
     tracks = np.unique(track_of)
-    counts = np.bincount(track_of, minlength=len(tracks)) if len(tracks) else np.zeros(0, np.int64)
-    long_enough = np.isin(track_of, tracks[counts[tracks] >= policy.min_track_faces])
+    summary = _summarise(tracks, track_of, face_shot, faces)
+    judged = summary.faces >= policy.min_track_faces
+    thresholds = derive_thresholds(np.log(summary.best_sharpness[judged] + 1.0), policy)
+    _judge(summary, thresholds)
+    candidates = tracks[np.array(summary.status, dtype=object) == KEPT] if len(tracks) else tracks
     quality = face_quality_score(det.scores, faces.sharpness)
-    probe = choose_faces(np.where(long_enough, track_of, -1), det.frame_idx, quality, probe_per_track)
+    probe = choose_faces(np.where(np.isin(track_of, candidates), track_of, -1), det.frame_idx, quality, probe_per_track)
     raw = embedder.embed(decode_crops(faces.crops_jpeg, probe))
     norms = np.full(len(det), np.nan, np.float32)
     norms[probe] = np.linalg.norm(raw, axis=1)
-    summary = _summarise(tracks, track_of, face_shot, faces, norms)
-    judged = summary.faces >= policy.min_track_faces
-    thresholds = derive_thresholds(np.log(summary.best_sharpness[judged] + 1.0), policy)
-    for i in range(len(tracks)):
+    for i, t in enumerate(tracks):
+        probed = norms[(track_of == t) & np.isfinite(norms)]
+        if probed.size:
+            summary.median_norm[i] = np.median(probed)
+    _judge(summary, thresholds)
+    return Tracking(track_of, probe, raw, norms, summary, thresholds)
+
+
+def _judge(summary: TrackSummary, thresholds: QualityThresholds) -> None:
+    """Set each track's status and reason; a track not yet probed (NaN norm) passes the norm tests."""
+    for i in range(len(summary.track)):
         summary.status[i], summary.reason[i] = track_status(
             int(summary.faces[i]),
             float(summary.best_size[i]),
@@ -159,12 +175,9 @@ def track_faces(
             float(summary.median_score[i]),
             thresholds,
         )
-    return Tracking(track_of, probe, raw, norms, summary, thresholds)
 
 
-def _summarise(
-    tracks: np.ndarray, track_of: np.ndarray, face_shot: np.ndarray, faces: DetectedFaces, norms: np.ndarray
-) -> TrackSummary:
+def _summarise(tracks: np.ndarray, track_of: np.ndarray, face_shot: np.ndarray, faces: DetectedFaces) -> TrackSummary:
     n = len(tracks)
     summary = TrackSummary(
         track=tracks,
@@ -188,9 +201,6 @@ def _summarise(
         summary.median_score[i] = np.median(faces.detections.scores[m])
         summary.best_size[i] = faces.size_px[m].max()
         summary.best_sharpness[i] = faces.sharpness[m].max()
-        probed = norms[m][np.isfinite(norms[m])]
-        if probed.size:
-            summary.median_norm[i] = np.median(probed)
     return summary
 
 
