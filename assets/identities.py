@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
+from assets.adaptation import adapted_embeddings
 from assets.common import CODE_VERSION, title_asset, title_stage
 from assets.faces import face_embeddings
 from resources import WarehouseResource
@@ -17,9 +18,12 @@ from videoclusternet.quality import KEPT
 class ClustersConfig(dg.Config):
     clusterer: str = "average_link"
     threshold: float = 0.3  # cosine similarity for the average-link baseline
+    # The title's adapted model's embeddings, or the generic model's. Off by default: on the evaluation
+    # clips adaptation has not yet improved clustering (see the README's ablation).
+    use_adapted: bool = False
 
 
-@title_asset("identities", {"python", "parquet"}, deps=[face_embeddings])
+@title_asset("identities", {"python", "parquet"}, deps=[face_embeddings, adapted_embeddings])
 def face_clusters(
     context: dg.AssetExecutionContext, config: ClustersConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
@@ -30,7 +34,7 @@ def face_clusters(
         raise dg.Failure(f"unknown clusterer {config.clusterer!r}; choose one of {sorted(CLUSTERERS)}")
     with title_stage(context, warehouse, "face_clusters"):
         started = time.perf_counter()
-        emb = warehouse.read_artifact(title, "embeddings")
+        emb = warehouse.read_artifact(title, "adapted_embeddings" if config.use_adapted else "embeddings")
         raw = emb.column("raw").to_numpy(zero_copy_only=False)
         face_track = emb.column("track").to_numpy()
         tracks = warehouse.rows("tracks", title)
@@ -41,8 +45,7 @@ def face_clusters(
         result = cluster_tracks(
             kept, face_track, np.stack(raw) if len(raw) else np.zeros((0, 1)), detections["frame"], track_of, clusterer
         )
-        embedder = warehouse.rows("track_embeddings", title)["embedder"]
-        model_version = str(embedder[0]) if len(embedder) else ""
+        model_version = embeddings_model_version(warehouse, title, config.use_adapted)
         warehouse.write(
             "cluster_assignments",
             title,
@@ -68,9 +71,19 @@ def face_clusters(
             "clusterer": config.clusterer,
             "threshold": config.threshold,
             "model_version": model_version,
+            "embeddings": "adapted" if config.use_adapted else "base",
             "seconds": round(seconds, 3),
         }
     )
+
+
+def embeddings_model_version(warehouse: WarehouseResource, title: str, adapted: bool) -> str:
+    """`vcn-<series>/<version>` for an adapted model, `<embedder>:<hash>` for the generic one."""
+    if adapted:
+        row = warehouse.rows("adapted_models", title)
+        return f"{row['registered_model'][0]}/{row['model_version'][0]}"
+    embedder = warehouse.rows("track_embeddings", title)["embedder"]
+    return str(embedder[0]) if len(embedder) else ""
 
 
 def summarise_identities(

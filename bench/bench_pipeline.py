@@ -1,4 +1,4 @@
-"""End-to-end benchmark and quality check on the evaluation clips.
+"""End-to-end benchmark and quality check on the evaluation clips, without adaptation (`vcn run`).
 
 For each clip folder (default: every folder of ../shared/data/clips that holds video.mp4 and faces.csv),
 run `vcn run` in a fresh home, `vcn export`, score it with ../shared/eval/score.py, and print per-stage
@@ -23,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 STAGES = ["frames", "face_detections", "face_tracks", "face_embeddings", "face_clusters"]
+VCN = [sys.executable, "-m", "vcn_dagster.cli"]
 
 
 def warm_model_cache(cache: Path) -> None:
@@ -34,34 +35,41 @@ def warm_model_cache(cache: Path) -> None:
     load_embedder(cache_dir=cache)
 
 
-def run_clip(clip: Path, home: Path, stride: int, cache: Path) -> dict:
-    env = {**os.environ, "VCN_HOME": str(home), "VCN_MODEL_CACHE": str(cache)}
-    vcn = [sys.executable, "-m", "vcn_dagster.cli"]
+def vcn_env(home: Path, cache: Path) -> dict[str, str]:
+    return {**os.environ, "VCN_HOME": str(home), "VCN_MODEL_CACHE": str(cache)}
+
+
+def run_clip(clip: Path, home: Path, stride: int, cache: Path, adapt: bool = False) -> tuple[str, float]:
+    """`vcn run` on the clip in `home`; returns the title and the process's wall seconds."""
     title = clip.name.replace("-", "_").lower()
     started = time.perf_counter()
-    subprocess.run(
-        [*vcn, "run", str(clip / "video.mp4"), "--title", title, "--stride", str(stride)],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    process_s = time.perf_counter() - started
+    args = [*VCN, "run", str(clip / "video.mp4"), "--title", title, "--stride", str(stride)]
+    subprocess.run(args + (["--adapt"] if adapt else []), env=vcn_env(home, cache), check=True, capture_output=True)
+    return title, time.perf_counter() - started
+
+
+def score(clip: Path, home: Path, cache: Path, title: str) -> dict:
+    """`vcn export` scored by the referee, ../shared/eval/score.py."""
     pred = home / f"{title}.csv"
-    subprocess.run([*vcn, "export", title, "--out", str(pred)], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*VCN, "export", title, "--out", str(pred)], env=vcn_env(home, cache), check=True, capture_output=True
+    )
     scored = subprocess.run(
         [sys.executable, str(SHARED / "eval" / "score.py"), str(clip / "faces.csv"), str(pred)],
         check=True,
         capture_output=True,
         text=True,
     )
+    return json.loads(scored.stdout)
+
+
+def title_row(home: Path, title: str) -> dict:
     sys.path.insert(0, str(REPO))
     from resources import WarehouseResource
 
     con = WarehouseResource(home=str(home)).connect()
     row = con.execute("SELECT * FROM titles WHERE title = ?", [title]).fetchone()
-    info = dict(zip([d[0] for d in con.description], row))
-    return {"title": title, "info": info, "process_s": process_s, "scores": json.loads(scored.stdout)}
+    return dict(zip([d[0] for d in con.description], row))
 
 
 def main() -> None:
@@ -82,8 +90,8 @@ def main() -> None:
     for clip in clips:
         with tempfile.TemporaryDirectory() as tmp:
             home = args.keep_home / clip.name if args.keep_home else Path(tmp)
-            out = run_clip(clip, home, args.stride, cache)
-        info, s = out["info"], out["scores"]
+            title, process_s = run_clip(clip, home, args.stride, cache)
+            s, info = score(clip, home, cache, title), title_row(home, title)
         times = [info.get(f"{st}_s") or 0.0 for st in STAGES]
         total = sum(times)
         face = s["clustering"]
@@ -91,7 +99,7 @@ def main() -> None:
             f"{clip.name:10} {info['duration_s']:7.1f} "
             + " ".join(f"{t:12.2f}" for t in times)
             + f" {total:8.1f} {info['duration_s'] / total:6.2f}"
-            + f" {out['process_s']:9.1f} {info['duration_s'] / out['process_s']:6.2f} {s['detection']['recall']:6.3f}"
+            + f" {process_s:9.1f} {info['duration_s'] / process_s:6.2f} {s['detection']['recall']:6.3f}"
             + f" {face['bcubed_f']:6.3f} {face['wcp']:6.3f} {face['nmi']:6.3f}"
             + f" {face['n_clusters_pred']:>4}/{face['n_identities_true']:<4}"
         )

@@ -28,6 +28,8 @@ TABLES: dict[str, pa.Schema] = {
         ("face_detections_s", pa.float64()),
         ("face_tracks_s", pa.float64()),
         ("face_embeddings_s", pa.float64()),
+        ("adapted_model_s", pa.float64()),
+        ("adapted_embeddings_s", pa.float64()),
         ("face_clusters_s", pa.float64()),
         ("updated_at", pa.timestamp("s", tz="UTC")),
     ),
@@ -76,6 +78,18 @@ TABLES: dict[str, pa.Schema] = {
         ("faces_embedded", pa.int32()),
         ("embedder", pa.string()),
     ),
+    "adapted_models": _schema(
+        ("mlflow_run_id", pa.string()),
+        ("model_uri", pa.string()),
+        ("registered_model", pa.string()),
+        ("model_version", pa.string()),
+        ("checkpoint_sha256", pa.string()),
+        ("device", pa.string()),
+        ("intra_track_pairs", pa.int64()),
+        ("track_links", pa.int64()),
+        ("links_rejected_by_cooccurrence", pa.int64()),
+        ("adaptation_seconds", pa.float64()),
+    ),
     "cluster_assignments": _schema(
         ("track", pa.int64()),
         ("cluster", pa.int64()),
@@ -92,6 +106,27 @@ TABLES: dict[str, pa.Schema] = {
         ("crop_path", pa.string()),
     ),
 }
+
+TABLES["evaluations"] = _schema(
+    ("truth_path", pa.string()),
+    ("clusters_run_id", pa.string()),
+    ("model_version", pa.string()),
+    ("clusterer", pa.string()),
+    ("evaluated_at", pa.timestamp("s", tz="UTC")),
+    ("iou_threshold", pa.float64()),
+    ("detection_recall", pa.float64()),
+    ("face_wcp", pa.float64()),
+    ("face_nmi", pa.float64()),
+    ("face_bcubed_precision", pa.float64()),
+    ("face_bcubed_recall", pa.float64()),
+    ("face_bcubed_f", pa.float64()),
+    ("face_pairwise_f", pa.float64()),
+    ("face_cluster_ratio", pa.float64()),
+    ("face_n_clusters_pred", pa.int64()),
+    ("face_n_identities_true", pa.int64()),
+    ("track_wcp", pa.float64()),
+    ("track_nmi", pa.float64()),
+)
 
 # Views users query; they join the per-stage tables into the shapes people ask for.
 VIEWS: dict[str, str] = {

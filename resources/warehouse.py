@@ -59,13 +59,17 @@ class WarehouseResource(dg.ConfigurableResource):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def write(self, table: str, title: str, columns: dict[str, Any], run_id: str, code_version: str) -> int:
-        """Replace `title`'s rows of `table` with `columns` (equal-length lists/arrays). Returns the row count."""
+    def write(
+        self, table: str, title: str, columns: dict[str, Any], run_id: str, code_version: str, append: bool = False
+    ) -> int:
+        """Replace `title`'s rows of `table` with `columns` (equal-length lists/arrays), or with `append`
+        add them beside the earlier ones (history tables). Returns the row count."""
         schema = TABLES[table]
         n = len(next(iter(columns.values()))) if columns else 0
         data = {"title": [title] * n, "run_id": [run_id] * n, "code_version": [code_version] * n, **columns}
         arrays = [pa.array(data[f.name], type=f.type) if f.name in data else pa.nulls(n, f.type) for f in schema]
-        write_parquet_atomic(pa.Table.from_arrays(arrays, schema=schema), self.root / table / f"{title}.parquet")
+        name = f"{title}.{uuid.uuid4().hex[:12]}" if append else title
+        write_parquet_atomic(pa.Table.from_arrays(arrays, schema=schema), self.root / table / f"{name}.parquet")
         return n
 
     def write_artifact(self, title: str, name: str, columns: dict[str, Any]) -> Path:

@@ -32,7 +32,7 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> ProcessedHome:
         mp.setenv("VCN_HOME", str(root / "home"))
         from vcn_dagster.cli import run_titles
 
-        outcome = run_titles([truth.path, corrupt, empty])
+        outcome = run_titles([truth.path, corrupt, empty], adapt=True)
     return ProcessedHome(root / "home", truth, outcome, corrupt)
 
 

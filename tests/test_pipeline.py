@@ -14,7 +14,7 @@ import numpy as np
 
 from resources import WarehouseResource
 from vcn_dagster.cli import export_rows, run_titles
-from videoclusternet.tracking import box_iou
+from videoclusternet.boxes import iou_matrix
 
 TITLE = "clip"
 
@@ -50,7 +50,7 @@ def test_people_come_back_as_that_many_clusters(processed):
     votes: dict[str, Counter] = defaultdict(Counter)
     for t in processed.truth.faces:
         found = by_frame[t.frame_idx]
-        ious = box_iou(np.array([[t.x1, t.y1, t.x2, t.y2]]), np.array([b for b, _ in found]))[0] if found else []
+        ious = iou_matrix(np.array([[t.x1, t.y1, t.x2, t.y2]]), np.array([b for b, _ in found]))[0] if found else []
         assert len(found) and max(ious) >= 0.4, f"missed face of {t.identity} on frame {t.frame_idx}"
         votes[t.identity][found[int(np.argmax(ious))][1]] += 1
     clusters = {person: v.most_common(1)[0][0] for person, v in votes.items()}
@@ -86,14 +86,29 @@ def test_no_track_spans_a_cut_and_constraints_hold(processed):
 
 def test_rerun_replaces_rows(home_env):
     con = _con(home_env)
-    tables = ("titles", "shots", "frames", "face_detections", "tracks", "cluster_assignments", "identities")
+    tables = (
+        "titles",
+        "shots",
+        "frames",
+        "face_detections",
+        "tracks",
+        "adapted_models",
+        "cluster_assignments",
+        "identities",
+    )
     before = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
     old_run = con.execute("SELECT DISTINCT run_id FROM tracks WHERE title = ?", [TITLE]).fetchall()
-    assert run_titles([home_env.truth.path]) == {TITLE: True}
+    old_version = con.execute("SELECT model_version FROM adapted_models WHERE title = ?", [TITLE]).fetchone()[0]
+    assert run_titles([home_env.truth.path], adapt=True) == {TITLE: True}
     con = _con(home_env)
     assert {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables} == before
     new_run = con.execute("SELECT DISTINCT run_id FROM tracks WHERE title = ?", [TITLE]).fetchall()
     assert len(new_run) == 1 and new_run != old_run
+    # A re-run registers a new version of the series' adapted model, and clusters with it.
+    new_version = con.execute("SELECT model_version FROM adapted_models WHERE title = ?", [TITLE]).fetchone()[0]
+    assert int(new_version) == int(old_version) + 1
+    used = con.execute("SELECT DISTINCT model_version FROM cluster_assignments WHERE title = ?", [TITLE]).fetchall()
+    assert used == [(f"vcn-{TITLE}/{new_version}",)]
     # The runs are in the home's Dagster instance, as `dagster dev` will show them.
     instance = dg.DagsterInstance.get()
     events = instance.fetch_materializations(dg.AssetKey("face_clusters"), limit=10).records
@@ -152,3 +167,19 @@ def test_gpu_stages_carry_routing_tags():
         assert asset.op.tags["dagster-celery/queue"] == "gpu"
         assert "nvidia.com/gpu" in str(asset.op.tags["dagster-k8s/config"])
     assert face_tracks.op.pool is None
+
+
+def test_evaluate_scores_and_keeps_history(home_env):
+    from vcn_dagster.cli import evaluate_title
+
+    truth_csv = home_env.home.parent / "truth.csv"
+    first = evaluate_title(TITLE, truth_csv)
+    assert first["detection_recall"] == 1.0
+    assert first["face_bcubed_f"] == 1.0 and first["face_wcp"] == 1.0
+    evaluate_title(TITLE, truth_csv)
+    con = _con(home_env)
+    rows = con.execute(
+        "SELECT model_version, clusterer, face_bcubed_f FROM evaluations WHERE title = ? ORDER BY evaluated_at",
+        [TITLE],
+    ).fetchall()
+    assert len(rows) == 2 and rows[0][0].startswith(f"vcn-{TITLE}/") and rows[0][1].startswith("average_link")

@@ -15,7 +15,15 @@ import time
 from pathlib import Path
 
 EXPORT_COLUMNS = ["frame_idx", "timestamp", "x1", "y1", "x2", "y2", "track_id", "cluster_id"]
-STAGES = ["frames", "face_detections", "face_tracks", "face_embeddings", "face_clusters"]
+STAGES = [
+    "frames",
+    "face_detections",
+    "face_tracks",
+    "face_embeddings",
+    "adapted_model",
+    "adapted_embeddings",
+    "face_clusters",
+]
 
 
 def _prepare_home() -> Path:
@@ -29,12 +37,13 @@ def _prepare_home() -> Path:
     if not config.exists():  # the default sqlite instance; no telemetry from an offline product
         config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(dagster_dir)
-    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
     return home
 
 
-def run_titles(videos: list[Path], title: str | None = None, stride: int = 1) -> dict[str, bool]:
+def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, adapt: bool = False) -> dict[str, bool]:
     """Register each video as a title partition and materialise every asset for it, in this process.
+    With `adapt` the face model is first adapted to each title and tracks are clustered with it;
+    otherwise the adaptation stage is skipped and tracks are clustered on the generic model.
 
     A title that fails is recorded as failed with its reason; the others carry on. Returns title -> success.
     """
@@ -70,11 +79,15 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1) ->
         started = time.perf_counter()
         result = dg.materialize(
             all_assets,
+            selection=None if adapt else dg.AssetSelection.all() - dg.AssetSelection.groups("adaptation"),
             partition_key=key,
             instance=instance,
             resources=build_resources(home),
             run_config={
-                "ops": {"frames": {"config": {"stride": stride}}},
+                "ops": {
+                    "frames": {"config": {"stride": stride}},
+                    "face_clusters": {"config": {"use_adapted": adapt}},
+                },
                 "loggers": {"console": {"config": {"log_level": "WARNING"}}},
             },
             raise_on_error=False,
@@ -85,6 +98,30 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1) ->
     warehouse.sync_views()
     print_summary(warehouse, list(keys))
     return outcome
+
+
+def recluster(title: str, clusterer: str, threshold: float, adapt: bool) -> bool:
+    """Materialise only `face_clusters` for a title, with other clustering settings."""
+    home = _prepare_home()
+    import dagster as dg
+
+    from vcn_dagster.definitions import all_assets, build_resources
+
+    config = {"clusterer": clusterer, "threshold": threshold, "use_adapted": adapt}
+    result = dg.materialize(
+        all_assets,
+        selection=[dg.AssetKey("face_clusters")],
+        partition_key=title,
+        instance=dg.DagsterInstance.get(),
+        resources=build_resources(home),
+        run_config={
+            "ops": {"face_clusters": {"config": config}},
+            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        },
+        raise_on_error=False,
+        tags={"vcn/launched_by": "vcn cluster"},
+    )
+    return result.success
 
 
 def print_summary(warehouse, titles: list[str]) -> None:
@@ -130,6 +167,53 @@ def export_rows(title: str) -> list[dict]:
         [title],
     ).fetchall()
     return [dict(zip(EXPORT_COLUMNS, r)) for r in rows]
+
+
+def evaluate_title(title: str, truth: Path, iou_threshold: float = 0.4) -> dict:
+    """Score a title's current clusters against a ground-truth CSV and append the figures to `evaluations`."""
+    import datetime as dt
+
+    from assets.common import CODE_VERSION
+    from resources import WarehouseResource
+    from resources.schemas import TABLES
+    from videoclusternet.metrics import PredictionRows, evaluate, read_truth_csv
+
+    rows = export_rows(title)
+    predictions = PredictionRows(
+        frame_idx=[r["frame_idx"] for r in rows],
+        boxes=[[r["x1"], r["y1"], r["x2"], r["y2"]] for r in rows],
+        cluster_id=[r["cluster_id"] for r in rows],
+        track_id=[r["track_id"] for r in rows],
+    )
+    figures = evaluate(read_truth_csv(truth), predictions, iou_threshold).as_dict()
+    warehouse = WarehouseResource(home=str(_prepare_home()))
+    lineage = (
+        warehouse.connect()
+        .execute(
+            "SELECT any_value(run_id), any_value(model_version), any_value(clusterer) FROM cluster_assignments "
+            "WHERE title = ?",
+            [title],
+        )
+        .fetchone()
+    )
+    stored = {name: [figures[name]] for name in TABLES["evaluations"].names if name in figures}
+    warehouse.write(
+        "evaluations",
+        title,
+        {
+            **stored,
+            "truth_path": [str(Path(truth).resolve())],
+            "clusters_run_id": [lineage[0]],
+            "model_version": [lineage[1]],
+            "clusterer": [lineage[2]],
+            "evaluated_at": [dt.datetime.now(dt.UTC)],
+        },
+        run_id="vcn evaluate",
+        code_version=CODE_VERSION,
+        append=True,
+    )
+    warehouse.sync_views()
+    return figures
 
 
 def export(title: str, fmt: str, out: Path | None) -> None:
@@ -202,10 +286,20 @@ def main(argv: list[str] | None = None) -> None:
     p_run.add_argument("videos", nargs="+", type=Path)
     p_run.add_argument("--title", help="title key for a single video (default: derived from the file name)")
     p_run.add_argument("--stride", type=int, default=1, help="detect faces on every N-th frame")
+    p_run.add_argument("--adapt", action="store_true", help="adapt the face model to each title and cluster with it")
     p_export = sub.add_parser("export", help="one row per detected face, as CSV or JSON")
     p_export.add_argument("title")
     p_export.add_argument("--format", choices=["csv", "json"], default="csv")
     p_export.add_argument("--out", type=Path)
+    p_cluster = sub.add_parser("cluster", help="re-cluster a processed title with other settings")
+    p_cluster.add_argument("title")
+    p_cluster.add_argument("--clusterer", default="average_link")
+    p_cluster.add_argument("--threshold", type=float, default=0.3)
+    p_cluster.add_argument("--adapted", action="store_true", help="use the title's adapted model's embeddings")
+    p_eval = sub.add_parser("evaluate", help="score a title against ground truth and keep the figures")
+    p_eval.add_argument("title")
+    p_eval.add_argument("--truth", type=Path, required=True, help="CSV: frame_idx,x1,y1,x2,y2,identity")
+    p_eval.add_argument("--iou", type=float, default=0.4)
     sub.add_parser("demo", help="make a demo clip from packaged face images and process it")
     p_sql = sub.add_parser("sql", help="query the tables (read-only)")
     p_sql.add_argument("query")
@@ -214,10 +308,15 @@ def main(argv: list[str] | None = None) -> None:
     if extra and args.command != "ui":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "run":
-        outcome = run_titles(args.videos, args.title, args.stride)
+        outcome = run_titles(args.videos, args.title, args.stride, adapt=args.adapt)
         raise SystemExit(0 if outcome and all(outcome.values()) else 1)
     if args.command == "export":
         export(args.title, args.format, args.out)
+    elif args.command == "cluster":
+        raise SystemExit(0 if recluster(args.title, args.clusterer, args.threshold, args.adapted) else 1)
+    elif args.command == "evaluate":
+        for name, value in evaluate_title(args.title, args.truth, args.iou).items():
+            print(f"{name:40} {value if not isinstance(value, float) else round(value, 4)}")
     elif args.command == "demo":
         demo()
     elif args.command == "sql":

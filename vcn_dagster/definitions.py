@@ -7,11 +7,18 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets import faces, identities, media
-from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource, vcn_home
-from vcn_dagster.jobs import title_pipeline_job
+from assets import adaptation, faces, identities, media
+from resources import (
+    DeviceResource,
+    FaceModelsResource,
+    MediaLibraryResource,
+    MlflowResource,
+    WarehouseResource,
+    vcn_home,
+)
+from vcn_dagster.jobs import adapted_title_pipeline_job, title_pipeline_job
 
-all_assets = dg.load_assets_from_modules([media, faces, identities])
+all_assets = dg.load_assets_from_modules([media, faces, adaptation, identities])
 
 
 def build_resources(home: Path) -> dict[str, dg.ConfigurableResource]:
@@ -27,7 +34,11 @@ def build_resources(home: Path) -> dict[str, dg.ConfigurableResource]:
             pack_dir=os.environ.get("VCN_MODEL_PACK") or None,
             model_cache=os.environ.get("VCN_MODEL_CACHE") or None,
         ),
+        "mlflow_tracking": MlflowResource(home=str(home), tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None),
+        "device": DeviceResource(),
     }
 
 
-defs = dg.Definitions(assets=all_assets, jobs=[title_pipeline_job], resources=build_resources(vcn_home()))
+defs = dg.Definitions(
+    assets=all_assets, jobs=[title_pipeline_job, adapted_title_pipeline_job], resources=build_resources(vcn_home())
+)

@@ -49,6 +49,11 @@ def validate_title_key(key: str) -> str:
     return key
 
 
+def series_of(key: str) -> str:
+    """`show.s01e03` -> `show`; a key without a season is its own series."""
+    return key.split(".", 1)[0]
+
+
 def season_of(key: str) -> str | None:
     """`show.s01e03` -> `show.s01`; None for a key without a season."""
     match = re.match(r"^(.+\.s\d+)e\d+$", key)

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from videoclusternet.boxes import iou_matrix
+
 
 @dataclass(frozen=True)
 class TrackerConfig:
@@ -32,18 +34,6 @@ class _LiveTrack:
     frame: int
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
     appearance: np.ndarray | None = None
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between every box of `a` [M, 4] and every box of `b` [N, 4]."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def appearance_descriptors(crops: np.ndarray) -> np.ndarray:
@@ -120,7 +110,7 @@ def _match(
         return {}
     predicted = np.stack([t.box + t.velocity * (frame - t.frame) for t in live])
     det_boxes = boxes[dets]
-    iou = box_iou(predicted, det_boxes)
+    iou = iou_matrix(predicted, det_boxes)
     similarity = np.stack([t.appearance for t in live]) @ appearance[dets].T
     width = np.maximum(predicted[:, 2] - predicted[:, 0], 1.0)
     shift = np.linalg.norm(_centres(predicted)[:, None, :] - _centres(det_boxes)[None, :, :], axis=2) / width[:, None]

@@ -1,0 +1,185 @@
+"""Adaptation stage: the face-ID model self-distilled on each title, logged in MLflow, and the
+embeddings it gives."""
+
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+
+from assets.common import CODE_VERSION, title_asset, title_stage
+from assets.faces import face_embeddings, load_detected_faces
+from resources import FaceModelsResource, WarehouseResource
+from resources.tracking import DeviceResource, MlflowResource
+from vcn_dagster.titles import series_of
+from videoclusternet.adaptation.adapt import adapt_backbone, embed_faces, same_trunk
+from videoclusternet.adaptation.backbone import load_sface_backbone, onnx_trunk
+from videoclusternet.adaptation.distill import DistillConfig
+from videoclusternet.clustering import cooccurring_pairs
+from videoclusternet.pipeline import decode_crops
+
+
+class AdaptationConfig(dg.Config):
+    seed: int = 0
+    warmup_epochs: int = 20
+    rounds: int = 2
+    epochs_per_round: int = 2
+
+
+def training_faces(warehouse: WarehouseResource, title: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(face ids, their track ids, aligned crops) of the faces `face_embeddings` chose."""
+    emb = warehouse.read_artifact(title, "embeddings")
+    faces = emb.column("face").to_numpy()
+    crops = decode_crops(warehouse.read_artifact(title, "faces").column("crop_jpeg").to_pylist(), faces)
+    return faces, emb.column("track").to_numpy(), crops
+
+
+@title_asset("adaptation", {"pytorch", "mlflow"}, deps=[face_embeddings], gpu=True)
+def adapted_model(
+    context: dg.AssetExecutionContext,
+    config: AdaptationConfig,
+    warehouse: WarehouseResource,
+    face_models: FaceModelsResource,
+    mlflow_tracking: MlflowResource,
+    device: DeviceResource,
+) -> dg.MaterializeResult:
+    """The title's own face-ID model: SFace self-distilled (EMA teacher, centring, no negatives) on
+    pairs from inside tracks and coarse track-to-track matches; a registered MLflow model version."""
+    title = context.partition_key
+    with title_stage(context, warehouse, "adapted_model"):
+        faces, face_track, crops = training_faces(warehouse, title)
+        detections = load_detected_faces(warehouse, title).detections
+        track_of = warehouse.rows("face_track_members", title)["track"]
+        kept = np.isin(track_of, face_track)
+        cannot_link = cooccurring_pairs(detections.frame_idx[kept], track_of[kept])
+        model_path = Path(face_models.embedder().model_path)
+        backbone = load_sface_backbone(model_path)
+        distill = DistillConfig(
+            seed=config.seed,
+            warmup_epochs=config.warmup_epochs,
+            rounds=config.rounds,
+            epochs_per_round=config.epochs_per_round,
+        )
+        where = device.resolve()
+        mlflow = mlflow_tracking.client()
+        series = series_of(title)
+        tags = {"dagster/run_id": context.run.run_id, "dagster/partition": title, "code_version": CODE_VERSION}
+        with mlflow.start_run(experiment_id=mlflow_tracking.experiment_id(series), run_name=title, tags=tags) as run:
+            mlflow.log_params(
+                {**distill.as_params(), "device": where, "faces": len(faces), "tracks": len(set(face_track))}
+            )
+            started = time.perf_counter()
+            adaptation = adapt_backbone(
+                backbone,
+                crops,
+                face_track,
+                cannot_link,
+                distill,
+                device=where,
+                trunk_features=onnx_trunk(model_path, backbone) if where == "cpu" else None,
+                on_epoch=lambda s: mlflow.log_metrics({"loss": s["loss"], "links": s["links"]}, step=int(s["epoch"])),
+            )
+            seconds = time.perf_counter() - started
+            stats = {
+                "intra_track_pairs": adaptation.intra_track_pairs,
+                "track_links": adaptation.track_links,
+                "links_rejected_by_cooccurrence": adaptation.links_rejected_by_cooccurrence,
+                "adaptation_seconds": seconds,
+            }
+            mlflow.log_metrics(stats)
+            mlflow.set_tag("checkpoint_sha256", adaptation.checkpoint_sha256)
+            info = mlflow.pytorch.log_model(
+                adaptation.model,
+                name="model",
+                registered_model_name=f"vcn-{series}",
+                serialization_format="pickle",
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                onnx_path = Path(tmp) / "adapted_embedder.onnx"
+                export_onnx(adaptation.model, onnx_path)
+                mlflow.log_artifact(str(onnx_path), artifact_path="onnx")
+        warehouse.write(
+            "adapted_models",
+            title,
+            {
+                "mlflow_run_id": [run.info.run_id],
+                "model_uri": [info.model_uri],
+                "registered_model": [f"vcn-{series}"],
+                "model_version": [str(info.registered_model_version)],
+                "checkpoint_sha256": [adaptation.checkpoint_sha256],
+                "device": [where],
+                **{k: [v] for k, v in stats.items()},
+            },
+            context.run.run_id,
+            CODE_VERSION,
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "mlflow_run_id": run.info.run_id,
+            "model_uri": info.model_uri,
+            "registered_model": f"vcn-{series}",
+            "model_version": str(info.registered_model_version),
+            "tracking_uri": mlflow_tracking.uri,
+            "checkpoint_sha256": adaptation.checkpoint_sha256,
+            "device": where,
+            "trained_whole_backbone": adaptation.trained_whole_backbone,
+            "final_loss": round(adaptation.distill.epochs[-1]["loss"], 4) if adaptation.distill.epochs else 0.0,
+            **{k: round(float(v), 3) for k, v in stats.items()},
+        }
+    )
+
+
+def export_onnx(model, path: Path) -> None:
+    import torch
+
+    torch.onnx.export(
+        model,
+        torch.zeros(1, 3, 112, 112),
+        str(path),
+        input_names=["data"],
+        output_names=["embedding"],
+        dynamic_axes={"data": {0: "batch"}, "embedding": {0: "batch"}},
+        dynamo=False,
+    )
+
+
+@title_asset("adaptation", {"pytorch", "parquet"}, deps=[adapted_model], gpu=True)
+def adapted_embeddings(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    face_models: FaceModelsResource,
+    mlflow_tracking: MlflowResource,
+    device: DeviceResource,
+) -> dg.MaterializeResult:
+    """Embeddings of the same faces as `face_embeddings`, by the title's adapted model, loaded back from
+    MLflow by the model URI that `adapted_model` recorded."""
+    title = context.partition_key
+    with title_stage(context, warehouse, "adapted_embeddings"):
+        record = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("adapted_model"), asset_partitions=[title]), limit=1
+        ).records
+        if not record:
+            raise FileNotFoundError(f"no materialisation of adapted_model for title {title!r}")
+        uri = record[0].asset_materialization.metadata["model_uri"].value
+        where = device.resolve()
+        model = mlflow_tracking.client().pytorch.load_model(uri)
+        model_path = Path(face_models.embedder().model_path)
+        base = load_sface_backbone(model_path)
+        # A model adapted on the CPU kept the generic trunk: run that part in onnxruntime, which is faster.
+        trunk = onnx_trunk(model_path, base) if where == "cpu" and same_trunk(model, base) else None
+        faces, face_track, crops = training_faces(warehouse, title)
+        started = time.perf_counter()
+        raw = embed_faces(model, crops, where, trunk)
+        seconds = time.perf_counter() - started
+        warehouse.write_artifact(
+            title, "adapted_embeddings", {"face": faces, "track": face_track, "raw": list(raw.astype(np.float32))}
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "faces": len(faces),
+            "model_uri": uri,
+            "trunk_in_onnxruntime": trunk is not None,
+            "ms_per_face": round(1000 * seconds / max(len(faces), 1), 2),
+        }
+    )

@@ -1,0 +1,102 @@
+"""Self-supervised adaptation: real SFace weights in torch, real training on the generated clip, real MLflow."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from assets.adaptation import training_faces
+from resources import MlflowResource, WarehouseResource
+from videoclusternet.adaptation.adapt import adapt_backbone
+from videoclusternet.adaptation.backbone import load_sface_backbone
+from videoclusternet.adaptation.distill import DistillConfig
+from videoclusternet.boxes import iou_matrix
+from videoclusternet.clustering import cooccurring_pairs
+from videoclusternet.embedding import l2_normalise
+from videoclusternet.models.sface import SFaceEmbedder
+
+TITLE = "clip"
+QUICK = DistillConfig(warmup_epochs=1, rounds=1, epochs_per_round=2)
+
+
+def _track_identities(processed) -> dict[int, str]:
+    con = WarehouseResource(home=str(processed.home)).connect()
+    rows = con.execute("SELECT frame, x1, y1, x2, y2, track FROM detections WHERE title = ?", [TITLE]).fetchall()
+    truth = defaultdict(list)
+    for t in processed.truth.faces:
+        truth[t.frame_idx].append(([t.x1, t.y1, t.x2, t.y2], t.identity))
+    votes: dict[int, Counter] = defaultdict(Counter)
+    for f, *box, track in rows:
+        if truth[f]:
+            ious = iou_matrix(np.array([box]), np.array([b for b, _ in truth[f]]))[0]
+            if ious.max() >= 0.4:
+                votes[track][truth[f][int(np.argmax(ious))][1]] += 1
+    return {t: v.most_common(1)[0][0] for t, v in votes.items()}
+
+
+@pytest.fixture(scope="module")
+def training(processed):
+    warehouse = WarehouseResource(home=str(processed.home))
+    faces, face_track, crops = training_faces(warehouse, TITLE)
+    con = warehouse.connect()
+    frames = con.execute("SELECT frame, track FROM detections WHERE title = ?", [TITLE]).fetchall()
+    pairs = cooccurring_pairs(np.array([f for f, _ in frames]), np.array([t for _, t in frames]))
+    backbone = load_sface_backbone(SFaceEmbedder(processed.home / "models").model_path)
+    return faces, face_track, crops, pairs, backbone, _track_identities(processed)
+
+
+def _gap(model, crops, face_track, identity) -> float:
+    import torch
+
+    with torch.no_grad():
+        emb = l2_normalise(model(model.preprocess(crops)).numpy())
+    same, other = [], []
+    for i in range(len(crops)):
+        for j in range(i + 1, len(crops)):
+            if face_track[i] != face_track[j]:
+                (same if identity[face_track[i]] == identity[face_track[j]] else other).append(emb[i] @ emb[j])
+    return float(np.mean(same) - np.mean(other))
+
+
+def test_adaptation_widens_the_identity_gap_on_held_out_tracks(training):
+    faces, face_track, crops, pairs, backbone, identity = training
+    tracks = np.unique(face_track)
+    held_out = tracks[len(tracks) // 2 :]  # the later shots' tracks: never seen in training
+    train = ~np.isin(face_track, held_out)
+    adapted = adapt_backbone(backbone, crops[train], face_track[train], pairs, QUICK)
+    test = ~train
+    assert len({identity[t] for t in held_out}) >= 2
+    before = _gap(backbone, crops[test], face_track[test], identity)
+    after = _gap(adapted.model, crops[test], face_track[test], identity)
+    assert after > before, (before, after)
+    assert adapted.intra_track_pairs > 0 and adapted.distill.epochs[-1]["joint"] == 1.0
+
+
+def test_same_seed_same_checkpoint(training):
+    _, face_track, crops, pairs, backbone, _ = training
+    subset = np.isin(face_track, np.unique(face_track)[:4])
+    runs = [adapt_backbone(backbone, crops[subset], face_track[subset], pairs, QUICK) for _ in range(2)]
+    assert runs[0].checkpoint_sha256 == runs[1].checkpoint_sha256
+
+
+def test_mlflow_run_and_registered_model_load_back(home_env):
+    instance = dg.DagsterInstance.get()
+    records = instance.fetch_materializations(dg.AssetKey("adapted_model"), limit=5).records
+    meta = records[0].asset_materialization.metadata
+    mlflow = MlflowResource(home=str(home_env.home)).client()
+    run = mlflow.get_run(meta["mlflow_run_id"].value)
+    assert run.data.tags["dagster/partition"] == TITLE
+    assert run.data.tags["dagster/run_id"] == records[0].run_id
+    assert {"loss", "track_links", "intra_track_pairs", "adaptation_seconds"} <= set(run.data.metrics)
+    history = mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "loss")
+    assert len(history) >= 2
+    model = mlflow.pytorch.load_model(meta["model_uri"].value)
+    assert model(model.preprocess(np.zeros((2, 112, 112, 3), np.uint8))).shape == (2, 128)
+    registered = meta["registered_model"].value
+    versions = mlflow.tracking.MlflowClient().search_model_versions(f"name='{registered}'")
+    assert str(meta["model_version"].value) in {str(v.version) for v in versions}
+    artifacts = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run.info.run_id, "onnx")}
+    assert "onnx/adapted_embedder.onnx" in artifacts

@@ -1,0 +1,1 @@
+"""Per-title adaptation of the face-embedding backbone."""
