@@ -9,13 +9,10 @@ import dagster as dg
 import numpy as np
 
 from assets.common import CODE_VERSION, title_asset, title_stage
-from assets.faces import face_embeddings, load_detected_faces
+from assets.faces import face_embeddings
 from resources import FaceModelsResource, WarehouseResource
 from resources.tracking import DeviceResource, MlflowResource
 from vcn_dagster.titles import series_of
-from videoclusternet.adaptation.adapt import adapt_backbone, embed_faces, same_trunk
-from videoclusternet.adaptation.backbone import load_sface_backbone, onnx_trunk
-from videoclusternet.adaptation.distill import DistillConfig
 from videoclusternet.clustering import cooccurring_pairs
 from videoclusternet.pipeline import decode_crops
 
@@ -46,13 +43,18 @@ def adapted_model(
 ) -> dg.MaterializeResult:
     """The title's own face-ID model: SFace self-distilled (EMA teacher, centring, no negatives) on
     pairs from inside tracks and coarse track-to-track matches; a registered MLflow model version."""
+    # torch is imported here, not at module load: most runs never adapt, and it costs seconds to import.
+    from videoclusternet.adaptation.adapt import adapt_backbone
+    from videoclusternet.adaptation.backbone import load_sface_backbone, onnx_trunk
+    from videoclusternet.adaptation.distill import DistillConfig
+
     title = context.partition_key
     with title_stage(context, warehouse, "adapted_model"):
         faces, face_track, crops = training_faces(warehouse, title)
-        detections = load_detected_faces(warehouse, title).detections
+        frame_of = warehouse.rows("face_detections", title)["frame"]
         track_of = warehouse.rows("face_track_members", title)["track"]
         kept = np.isin(track_of, face_track)
-        cannot_link = cooccurring_pairs(detections.frame_idx[kept], track_of[kept])
+        cannot_link = cooccurring_pairs(frame_of[kept], track_of[kept])
         model_path = Path(face_models.embedder().model_path)
         backbone = load_sface_backbone(model_path)
         distill = DistillConfig(
@@ -154,6 +156,9 @@ def adapted_embeddings(
 ) -> dg.MaterializeResult:
     """Embeddings of the same faces as `face_embeddings`, by the title's adapted model, loaded back from
     MLflow by the model URI that `adapted_model` recorded."""
+    from videoclusternet.adaptation.adapt import embed_faces, same_trunk
+    from videoclusternet.adaptation.backbone import load_sface_backbone, onnx_trunk
+
     title = context.partition_key
     with title_stage(context, warehouse, "adapted_embeddings"):
         record = context.instance.fetch_materializations(
