@@ -145,7 +145,7 @@ def print_summary(warehouse, titles: list[str]) -> None:
         print(f"  {info.get('duration_s', 0):.1f}s of video, {shots} shots, {faces} faces")
         print(f"  tracks: {kept} kept, set aside: {dropped}")
         print(f"  identities: {people}")
-        times = "  ".join(f"{s} {info.get(f'{s}_s') or 0:.1f}s" for s in STAGES)
+        times = "  ".join(f"{s} {info[f'{s}_s']:.1f}s" for s in STAGES if info.get(f"{s}_s") is not None)
         print(f"  wall time: {times}")
     print(f"\nresults: {warehouse.db_path} (DuckDB views over {warehouse.root})")
     print('  e.g. vcn sql "SELECT * FROM identities"   (read-only; safe while runs write)')
