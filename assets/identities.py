@@ -10,13 +10,13 @@ from assets.adaptation import adapted_embeddings
 from assets.common import CODE_VERSION, title_asset, title_stage
 from assets.faces import face_embeddings
 from resources import WarehouseResource
-from videoclusternet.clustering import CLUSTERERS
+from videoclusternet.clustering import make_clusterer
 from videoclusternet.pipeline import cluster_tracks
 from videoclusternet.quality import KEPT
 
 
 class ClustersConfig(dg.Config):
-    clusterer: str = "average_link"
+    clusterer: str = "average_link"  # or "first_neighbour" (FINCH's first partition: nothing to tune)
     threshold: float = 0.3  # cosine similarity for the average-link baseline
     # The title's adapted model's embeddings, or the generic model's. Off by default: on the evaluation
     # clips adaptation has not yet improved clustering (see the README's ablation).
@@ -30,8 +30,10 @@ def face_clusters(
     """Kept tracks grouped by identity (tracks on screen together never share a cluster), and one
     `identities` row per cluster: tracks, faces, screen seconds, first/last seen, a representative face."""
     title = context.partition_key
-    if config.clusterer not in CLUSTERERS:
-        raise dg.Failure(f"unknown clusterer {config.clusterer!r}; choose one of {sorted(CLUSTERERS)}")
+    try:
+        clusterer = make_clusterer(config.clusterer, config.threshold)
+    except ValueError as exc:
+        raise dg.Failure(str(exc)) from exc
     with title_stage(context, warehouse, "face_clusters"):
         started = time.perf_counter()
         emb = warehouse.read_artifact(title, "adapted_embeddings" if config.use_adapted else "embeddings")
@@ -41,7 +43,6 @@ def face_clusters(
         kept = tracks["track"][tracks["status"] == KEPT]
         detections = warehouse.rows("face_detections", title)
         track_of = warehouse.rows("face_track_members", title)["track"]
-        clusterer = CLUSTERERS[config.clusterer](threshold=config.threshold)
         result = cluster_tracks(
             kept, face_track, np.stack(raw) if len(raw) else np.zeros((0, 1)), detections["frame"], track_of, clusterer
         )
@@ -52,7 +53,7 @@ def face_clusters(
             {
                 "track": result.tracks,
                 "cluster": result.labels,
-                "clusterer": [f"{clusterer.name}(threshold={config.threshold})"] * len(kept),
+                "clusterer": [clusterer.describe()] * len(kept),
                 "model_version": [model_version] * len(kept),
             },
             context.run.run_id,
@@ -68,8 +69,7 @@ def face_clusters(
             "identities": len(identities["cluster"]),
             "kept_tracks": len(kept),
             "cannot_link_pairs": result.cannot_link_pairs,
-            "clusterer": config.clusterer,
-            "threshold": config.threshold,
+            "clusterer": clusterer.describe(),
             "model_version": model_version,
             "embeddings": "adapted" if config.use_adapted else "base",
             "seconds": round(seconds, 3),

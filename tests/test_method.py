@@ -1,6 +1,7 @@
 """The method's own pieces on small hand-made inputs: tracking, quality decisions, clustering."""
 
 import numpy as np
+import pytest
 
 from videoclusternet.clustering import AverageLinkClusterer, cooccurring_pairs
 from videoclusternet.embedding import choose_faces, track_templates
@@ -76,3 +77,16 @@ def test_embedding_budget_follows_video_length():
     assert faces_per_track(23, 9.2, 21.0, most=12, least=6, step=3) == 6  # a crowded short clip gets fewer
     assert faces_per_track(500, 5.0, 21.0, most=12, least=6, step=3) == 6
     assert faces_per_track(0, 5.0, 21.0, most=12, least=6) == 12
+
+
+def test_first_neighbour_groups_without_a_threshold_and_respects_cannot_link():
+    from videoclusternet.clustering import FirstNeighbourClusterer, make_clusterer
+
+    templates = _unit([[1, 0, 0], [0.99, 0.1, 0], [0.97, 0.2, 0], [0, 1, 0], [0.1, 0.99, 0]])
+    labels = FirstNeighbourClusterer().fit(templates, set())
+    assert labels[0] == labels[1] == labels[2] and labels[3] == labels[4] and labels[0] != labels[3]
+    labels = FirstNeighbourClusterer().fit(templates, {(0, 2)})
+    assert labels[0] != labels[2]
+    assert make_clusterer("average_link", 0.5).describe() == "average_link(threshold=0.5)"
+    with pytest.raises(ValueError, match="first_neighbour"):
+        make_clusterer("kmeans", 0.3)

@@ -16,6 +16,9 @@ class AverageLinkClusterer:
     name = "average_link"
     threshold: float = 0.3  # mean cosine similarity two clusters need to merge
 
+    def describe(self) -> str:
+        return f"{self.name}(threshold={self.threshold})"
+
     def fit(self, templates: np.ndarray, cannot_link: set[tuple[int, int]]) -> np.ndarray:
         """Cluster label (0..K-1, by first member) for each row of `templates` (L2-normalised).
 
