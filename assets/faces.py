@@ -36,10 +36,11 @@ def face_detections(
         manifest = warehouse.rows("frames", title)["frame"]
         stride = int(manifest[1] - manifest[0]) if len(manifest) > 1 else 1
         fps = float(warehouse.rows("titles", title)["fps"][0])
-        detector = face_models.detector()
+        detectors = face_models.detectors()
+        detector = detectors[0]
         started = time.perf_counter()
         with progress_bar(len(manifest), f"{title} faces") as bar:
-            found = detect_faces(media.lookup(title)["path"], detector, stride=stride, progress=bar.update)
+            found = detect_faces(media.lookup(title)["path"], detectors, stride=stride, progress=bar.update)
         seconds = time.perf_counter() - started
         det = found.detections
         n = warehouse.write(
@@ -72,6 +73,7 @@ def face_detections(
             "faces_per_frame": round(n / max(len(manifest), 1), 2),
             "ms_per_frame": round(1000 * seconds / max(len(manifest), 1), 2),
             "detector": f"{detector.name}:{detector.version}",
+            "detector_workers": len(detectors),
             "crops": dg.MetadataValue.path(str(crops)),
         }
     )

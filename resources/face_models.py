@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,8 +11,11 @@ import dagster as dg
 from videoclusternet.models import Detector, Embedder, load_detector, load_embedder
 
 
-@lru_cache(maxsize=4)
-def _detector(name: str, cache_dir: str, pack_dir: str | None, score_threshold: float | None) -> Detector:
+@lru_cache(maxsize=16)
+def _detector(
+    name: str, cache_dir: str, pack_dir: str | None, score_threshold: float | None, replica: int = 0
+) -> Detector:
+    """One loaded detector per `replica`: parallel detection workers each need their own."""
     return load_detector(
         name, cache_dir=Path(cache_dir), pack_dir=Path(pack_dir) if pack_dir else None, score_threshold=score_threshold
     )
@@ -34,13 +38,18 @@ class FaceModelsResource(dg.ConfigurableResource):
     pack_dir: str | None = None
     detector_score_threshold: float | None = None
     model_cache: str | None = None  # where folded models live; default `<home>/models`
+    detect_workers: int = 0  # detectors working on frames in parallel; 0: one per CPU core, at most 4
 
     @property
     def cache_dir(self) -> str:
         return self.model_cache or str(Path(self.home) / "models")
 
-    def detector(self) -> Detector:
-        return _detector(self.detector_name, self.cache_dir, self.pack_dir, self.detector_score_threshold)
+    def detectors(self) -> list[Detector]:
+        workers = self.detect_workers or min(os.cpu_count() or 1, 4)
+        return [
+            _detector(self.detector_name, self.cache_dir, self.pack_dir, self.detector_score_threshold, replica)
+            for replica in range(workers)
+        ]
 
     def embedder(self) -> Embedder:
         return _embedder(self.embedder_name, self.cache_dir, self.pack_dir)
