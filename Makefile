@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench redis
 
 setup: $(STAMP)
 
@@ -25,7 +25,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
+# tests/test_celery.py starts its own Redis server as the Celery broker: Debian's package, installed when missing.
+redis:
+	command -v redis-server >/dev/null || (apt-get update -q && apt-get install -y -q redis-server)
+
+test: $(STAMP) redis lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -8,7 +8,15 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from assets.common import CODE_VERSION, title_asset, title_stage
+from assets.checks_common import (
+    adapted_embedding_problems,
+    adapted_model_problems,
+    count_problems,
+    materialization_metadata,
+    report,
+    title_check,
+)
+from assets.common import content_version, stage_version, title_asset, title_stage
 from assets.faces import face_embeddings
 from resources import FaceModelsResource, WarehouseResource
 from resources.tracking import DeviceResource, MlflowResource
@@ -66,7 +74,11 @@ def adapted_model(
         where = device.resolve()
         mlflow = mlflow_tracking.client()
         series = series_of(title)
-        tags = {"dagster/run_id": context.run.run_id, "dagster/partition": title, "code_version": CODE_VERSION}
+        tags = {
+            "dagster/run_id": context.run.run_id,
+            "dagster/partition": title,
+            "code_version": stage_version(context),
+        }
         with mlflow.start_run(experiment_id=mlflow_tracking.experiment_id(series), run_name=title, tags=tags) as run:
             mlflow.log_params(
                 {**distill.as_params(), "device": where, "faces": len(faces), "tracks": len(set(face_track))}
@@ -114,11 +126,12 @@ def adapted_model(
                 **{k: [v] for k, v in stats.items()},
             },
             context.run.run_id,
-            CODE_VERSION,
+            stage_version(context),
         )
     return dg.MaterializeResult(
         metadata={
             "mlflow_run_id": run.info.run_id,
+            "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run.info.experiment_id, run.info.run_id)),
             "model_uri": info.model_uri,
             "registered_model": f"vcn-{series}",
             "model_version": str(info.registered_model_version),
@@ -128,7 +141,8 @@ def adapted_model(
             "trained_whole_backbone": adaptation.trained_whole_backbone,
             "final_loss": round(adaptation.distill.epochs[-1]["loss"], 4) if adaptation.distill.epochs else 0.0,
             **{k: round(float(v), 3) for k, v in stats.items()},
-        }
+        },
+        data_version=dg.DataVersion(adaptation.checkpoint_sha256[:16]),
     )
 
 
@@ -186,5 +200,35 @@ def adapted_embeddings(
             "model_uri": uri,
             "trunk_in_onnxruntime": trunk is not None,
             "ms_per_face": round(1000 * seconds / max(len(faces), 1), 2),
-        }
+        },
+        data_version=content_version(warehouse.read_artifact(title, "adapted_embeddings")),
     )
+
+
+@title_check(adapted_model)
+def adapted_model_registered(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    """The title has one `adapted_models` row with a model URI, registered version and checkpoint hash, and
+    they are the ones the materialisation reported."""
+    row = warehouse.rows("adapted_models", context.partition_key)
+    problems = adapted_model_problems(row, materialization_metadata(context))
+    return report(context, warehouse, problems)
+
+
+@title_check(adapted_embeddings)
+def adapted_embeddings_complete(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    """The adapted model embedded every face the generic one did, each to a finite non-zero vector, as many as
+    the materialisation reported."""
+    title = context.partition_key
+    adapted = warehouse.read_artifact(title, "adapted_embeddings")
+    raw = adapted.column("raw").to_numpy(zero_copy_only=False)
+    problems = adapted_embedding_problems(
+        warehouse.read_artifact(title, "embeddings").column("face").to_numpy(),
+        adapted.column("face").to_numpy(),
+        np.stack(raw) if len(raw) else np.zeros((0, 1)),
+    )
+    problems += count_problems(materialization_metadata(context), {"faces": len(raw)})
+    return report(context, warehouse, problems, faces=len(raw))

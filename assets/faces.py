@@ -5,7 +5,17 @@ import time
 import dagster as dg
 import numpy as np
 
-from assets.common import CODE_VERSION, progress_bar, title_asset, title_stage
+from assets.checks_common import (
+    box_problems,
+    count_problems,
+    embedding_problems,
+    materialization_metadata,
+    no_faces_problems,
+    report,
+    title_check,
+    track_problems,
+)
+from assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
 from assets.media import frames
 from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource
 from videoclusternet.embedding import choose_faces, faces_per_track, mirrored
@@ -61,7 +71,7 @@ def face_detections(
                 "detector": [f"{detector.name}:{detector.version}"] * len(det),
             },
             context.run.run_id,
-            CODE_VERSION,
+            stage_version(context),
         )
         crops = warehouse.write_artifact(
             title, "faces", {"face": np.arange(n), "crop_jpeg": found.crops_jpeg, "appearance": list(found.appearance)}
@@ -75,7 +85,8 @@ def face_detections(
             "detector": f"{detector.name}:{detector.version}",
             "detector_workers": len(detectors),
             "crops": dg.MetadataValue.path(str(crops)),
-        }
+        },
+        data_version=content_version(warehouse.read_title("face_detections", title)),
     )
 
 
@@ -133,7 +144,7 @@ def face_tracks(
                 "raw_norm": np.where(np.isnan(norms), None, norms),
             },
             context.run.run_id,
-            CODE_VERSION,
+            stage_version(context),
         )
         warehouse.write(
             "tracks",
@@ -152,7 +163,7 @@ def face_tracks(
                 "reason": s.reason,
             },
             context.run.run_id,
-            CODE_VERSION,
+            stage_version(context),
         )
         warehouse.write_artifact(
             title, "probe_embeddings", {"face": tracking.probe_faces, "raw": list(tracking.probe_embeddings)}
@@ -164,7 +175,10 @@ def face_tracks(
             **{f"tracks_{k}": v for k, v in counts.items()},
             "faces_in_kept_tracks": int(s.faces[np.array(s.status) == KEPT].sum()) if len(s.track) else 0,
             "thresholds": tracking.thresholds.as_dict(),
-        }
+        },
+        data_version=content_version(
+            warehouse.read_title("face_track_members", title), warehouse.read_title("tracks", title)
+        ),
     )
 
 
@@ -231,7 +245,7 @@ def face_embeddings(
                 "embedder": [f"{embedder.name}:{embedder.version}"] * len(kept),
             },
             context.run.run_id,
-            CODE_VERSION,
+            stage_version(context),
         )
     return dg.MaterializeResult(
         metadata={
@@ -242,5 +256,65 @@ def face_embeddings(
             "ms_per_face_embedding": round(1000 * seconds / max(len(todo) + len(chosen), 1), 2),
             "embedder": f"{embedder.name}:{embedder.version}",
             "dim": embedder.dim,
-        }
+        },
+        data_version=content_version(
+            warehouse.read_title("track_embeddings", title), warehouse.read_artifact(title, "embeddings")
+        ),
     )
+
+
+@title_check(face_detections)
+def boxes_inside_frame(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Every face box lies inside the frame with x1 < x2 and y1 < y2, landmarks and scores are finite, faces
+    sit on manifest frames, and the table holds the faces the materialisation reported."""
+    title = context.partition_key
+    detections, video = warehouse.rows("face_detections", title), warehouse.rows("titles", title)
+    manifest = warehouse.rows("frames", title)["frame"]
+    problems = box_problems(detections, int(video["width"][0]), int(video["height"][0]), manifest)
+    counts = {"faces": len(detections["face"]), "frames_scanned": len(manifest)}
+    problems += count_problems(materialization_metadata(context), counts)
+    return report(context, warehouse, problems, faces=len(detections["face"]))
+
+
+@title_check(face_detections, blocking=False)
+def title_has_faces(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Warns when not one face was found in the whole title: most likely the wrong file, or a detector that
+    does not suit the footage."""
+    faces = len(warehouse.rows("face_detections", context.partition_key)["face"])
+    return report(context, warehouse, no_faces_problems(faces), faces=faces)
+
+
+@title_check(face_tracks)
+def tracks_within_shots(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """No track crosses a shot cut, a face belongs to one track, a track has at most one face per frame, and
+    the table holds the tracks the materialisation reported."""
+    title = context.partition_key
+    tracks = warehouse.rows("tracks", title)
+    problems = track_problems(
+        warehouse.rows("face_detections", title)["frame"],
+        warehouse.rows("face_track_members", title),
+        tracks,
+        warehouse.rows("shots", title),
+    )
+    problems += count_problems(materialization_metadata(context), {"tracks": len(tracks["track"])})
+    return report(context, warehouse, problems, tracks=len(tracks["track"]))
+
+
+@title_check(face_embeddings)
+def kept_tracks_embedded(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Every kept track, and no other, has finite embeddings of its faces by a named embedder, in the numbers
+    the materialisation reported."""
+    title = context.partition_key
+    tracks = warehouse.rows("tracks", title)
+    kept = tracks["track"][tracks["status"] == KEPT]
+    embedded = warehouse.read_artifact(title, "embeddings")
+    raw = embedded.column("raw").to_numpy(zero_copy_only=False)
+    problems = embedding_problems(
+        kept,
+        warehouse.rows("track_embeddings", title),
+        embedded.column("track").to_numpy(),
+        np.stack(raw) if len(raw) else np.zeros((0, 1)),
+    )
+    counts = {"kept_tracks": len(kept), "faces_embedded": len(raw)}
+    problems += count_problems(materialization_metadata(context), counts)
+    return report(context, warehouse, problems, kept_tracks=len(kept), faces_embedded=len(raw))

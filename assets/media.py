@@ -5,7 +5,8 @@ import time
 
 import dagster as dg
 
-from assets.common import CODE_VERSION, progress_bar, title_asset, title_stage
+from assets.checks_common import count_problems, materialization_metadata, report, shot_problems, title_check
+from assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
 from resources import MediaLibraryResource, WarehouseResource
 from videoclusternet.pipeline import scan_frames
 from videoclusternet.video import file_sha256
@@ -30,7 +31,7 @@ def frames(
         path = entry["path"]
         sha256 = file_sha256(path)
         warehouse.update_title(
-            title, context.run.run_id, CODE_VERSION, path=path, content_sha256=sha256, status="processing"
+            title, context.run.run_id, stage_version(context), path=path, content_sha256=sha256, status="processing"
         )
         started = time.perf_counter()
         with progress_bar(None, f"{title} frames") as bar:
@@ -48,19 +49,19 @@ def frames(
                 "end_s": [s.end_s for s in shots],
             },
             context.run.run_id,
-            CODE_VERSION,
+            stage_version(context),
         )
         warehouse.write(
             "frames",
             title,
             {"frame": scan.frame_idx, "timestamp": scan.timestamps, "shot": scan.shot_idx},
             context.run.run_id,
-            CODE_VERSION,
+            stage_version(context),
         )
         warehouse.update_title(
             title,
             context.run.run_id,
-            CODE_VERSION,
+            stage_version(context),
             size_bytes=os.path.getsize(path),
             fps=info.fps,
             frame_count=info.frame_count,
@@ -82,5 +83,17 @@ def frames(
             "seconds": round(seconds, 2),
             "video_s_per_wall_s": round(info.duration_s / max(seconds, 1e-9), 2),
         },
-        data_version=dg.DataVersion(sha256[:16]),
+        data_version=content_version(warehouse.read_title("shots", title), warehouse.read_title("frames", title)),
     )
+
+
+@title_check(frames)
+def frames_decoded_and_cut(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Frames were decoded and cut into shots: shots tile the video from its first frame to its last, every
+    manifest frame lies in its shot, and the tables hold the shots and frames the materialisation reported."""
+    title = context.partition_key
+    manifest, shots = warehouse.rows("frames", title), warehouse.rows("shots", title)
+    problems = shot_problems(manifest, shots)
+    video_frames = int(shots["end_frame"].max()) + 1 if len(shots["shot"]) else 0
+    problems += count_problems(materialization_metadata(context), {"shots": len(shots["shot"]), "frames": video_frames})
+    return report(context, warehouse, problems, frames=len(manifest["frame"]), shots=len(shots["shot"]))

@@ -138,4 +138,81 @@ VIEWS: dict[str, str] = {
         LEFT JOIN tracks t USING (title, track)
         LEFT JOIN cluster_assignments c USING (title, track)
     """,
+    # One row per episode of a series season (`show.s01e03` -> season `show.s01`); GROUP BY season rolls it up.
+    "season_summary": """
+        WITH faces AS (SELECT title, count(*) AS faces FROM face_detections GROUP BY title),
+        tracked AS (
+            SELECT title, count(*) FILTER (WHERE status = 'kept') AS tracks_kept,
+                   count(*) FILTER (WHERE status <> 'kept') AS tracks_set_aside
+            FROM tracks GROUP BY title
+        ),
+        people AS (SELECT title, count(*) AS identities FROM identities GROUP BY title)
+        SELECT regexp_extract(t.title, '^(.+\\.s[0-9]+)e[0-9]+$', 1) AS season, t.title, t.status,
+               coalesce(faces.faces, 0) AS faces, coalesce(tracked.tracks_kept, 0) AS tracks_kept,
+               coalesce(tracked.tracks_set_aside, 0) AS tracks_set_aside,
+               coalesce(people.identities, 0) AS identities
+        FROM titles t
+        LEFT JOIN faces USING (title)
+        LEFT JOIN tracked USING (title)
+        LEFT JOIN people USING (title)
+        WHERE regexp_matches(t.title, '^.+\\.s[0-9]+e[0-9]+$')
+        ORDER BY season, t.title
+    """,
+    # Who is in a title, by screen time, with the picture of each person and the model that grouped them.
+    "cast_list": """
+        SELECT i.title, i.cluster,
+               row_number() OVER (PARTITION BY i.title ORDER BY i.screen_seconds DESC, i.cluster) AS screen_rank,
+               i.tracks, i.faces, i.screen_seconds, i.first_seen_s, i.last_seen_s, i.crop_path,
+               c.clusterer, c.model_version, i.run_id
+        FROM identities i
+        LEFT JOIN (
+            SELECT title, cluster, any_value(clusterer) AS clusterer, any_value(model_version) AS model_version
+            FROM cluster_assignments GROUP BY title, cluster
+        ) c USING (title, cluster)
+    """,
+    # Per person per episode: series and season from the title key (`show.s01e03`: `show`, `show.s01`; NULL
+    # season for a film), and the person's share of all the title's on-screen face time.
+    "screen_time": """
+        SELECT split_part(title, '.', 1) AS series,
+               NULLIF(regexp_extract(title, '^(.+[.]s[0-9]+)', 1), '') AS season,
+               title, cluster, screen_seconds,
+               screen_seconds / NULLIF(sum(screen_seconds) OVER (PARTITION BY title), 0) AS share
+        FROM identities
+    """,
+    # Pairs of people (a < b) with tracks in the same shot of a title.
+    "cooccurrence": """
+        WITH present AS (
+            SELECT DISTINCT t.title, t.shot, c.cluster
+            FROM tracks t JOIN cluster_assignments c USING (title, track)
+        )
+        SELECT a.title, a.cluster AS cluster_a, b.cluster AS cluster_b, count(*) AS shots_together,
+               sum(s.end_s - s.start_s) AS shot_seconds_together
+        FROM present a
+        JOIN present b ON a.title = b.title AND a.shot = b.shot AND a.cluster < b.cluster
+        JOIN shots s ON s.title = a.title AND s.shot = a.shot
+        GROUP BY a.title, a.cluster, b.cluster
+    """,
+    # One row per title: where it stands, what was found, and the wall seconds of each stage.
+    "title_summary": """
+        WITH shot_counts AS (SELECT title, count(*) AS shots FROM shots GROUP BY title),
+        faces AS (SELECT title, count(*) AS faces FROM face_detections GROUP BY title),
+        tracked AS (
+            SELECT title, count(*) FILTER (WHERE status = 'kept') AS tracks_kept,
+                   count(*) FILTER (WHERE status <> 'kept') AS tracks_set_aside
+            FROM tracks GROUP BY title
+        ),
+        people AS (SELECT title, count(*) AS identities FROM identities GROUP BY title)
+        SELECT t.title, t.status, t.stage, t.error, t.duration_s,
+               coalesce(shot_counts.shots, 0) AS shots, coalesce(faces.faces, 0) AS faces,
+               coalesce(tracked.tracks_kept, 0) AS tracks_kept,
+               coalesce(tracked.tracks_set_aside, 0) AS tracks_set_aside,
+               coalesce(people.identities, 0) AS identities,
+               t.frames_s, t.face_detections_s, t.face_tracks_s, t.face_embeddings_s, t.adapted_model_s,
+               t.adapted_embeddings_s, t.face_clusters_s, t.updated_at
+        FROM titles t
+        LEFT JOIN shot_counts USING (title)
+        LEFT JOIN faces USING (title)
+        LEFT JOIN tracked USING (title)
+        LEFT JOIN people USING (title)
+    """,
 }

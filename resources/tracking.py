@@ -16,10 +16,19 @@ class MlflowResource(dg.ConfigurableResource):
 
     home: str
     tracking_uri: str | None = None  # e.g. http://mlflow:5000; default sqlite:///<home>/mlflow.db
+    # Where the MLflow UI is served: a tracking server serves its own; for the sqlite store, where
+    # `mlflow ui --backend-store-uri <uri>` serves by default.
+    ui_url: str | None = None
 
     @property
     def uri(self) -> str:
         return self.tracking_uri or f"sqlite:///{Path(self.home) / 'mlflow.db'}"
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        """The run's page in the MLflow UI."""
+        served = self.tracking_uri if (self.tracking_uri or "").startswith(("http://", "https://")) else None
+        base = (self.ui_url or served or "http://127.0.0.1:5000").rstrip("/")
+        return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
     def client(self):
         import mlflow

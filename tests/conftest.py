@@ -23,7 +23,7 @@ class ProcessedHome:
 def processed(tmp_path_factory: pytest.TempPathFactory) -> ProcessedHome:
     """One `vcn run` over three titles: the demo clip, a corrupt file and an empty file."""
     root = tmp_path_factory.mktemp("vcn")
-    truth = compose_clip(root / "clip.mp4", truth_csv=root / "truth.csv")
+    truth = compose_clip(root / "clip.mp4", truth_csv=root / "clip.faces.csv")  # checked by the run
     corrupt = root / "broken_show_s01e02.mp4"
     corrupt.write_bytes(os.urandom(50_000))
     empty = root / "empty_show_s01e03.mp4"

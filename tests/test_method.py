@@ -1,10 +1,8 @@
 """The method's own pieces on small hand-made inputs: tracking, quality decisions, clustering."""
 
 import numpy as np
-import pytest
 
-from videoclusternet.clustering import AverageLinkClusterer, cooccurring_pairs
-from videoclusternet.embedding import choose_faces, track_templates
+from videoclusternet.embedding import choose_faces
 from videoclusternet.quality import KEPT, NOT_A_FACE, TOO_SHORT, QualityPolicy, derive_thresholds, track_status
 from videoclusternet.tracking import link_tracks
 
@@ -54,22 +52,6 @@ def test_choose_faces_spreads_over_the_track():
     assert list(chosen[chosen < 10]) == [0, 4, 7] and {10, 11} <= set(chosen) and 12 not in chosen
 
 
-def test_clustering_respects_cannot_link():
-    templates = _unit([[1, 0, 0], [0.99, 0.1, 0], [0, 1, 0], [0.1, 0.99, 0]])
-    labels = AverageLinkClusterer(threshold=0.5).fit(templates, set())
-    assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
-    labels = AverageLinkClusterer(threshold=0.5).fit(templates, {(0, 1)})
-    assert labels[0] != labels[1]
-
-
-def test_cooccurrence_and_templates():
-    pairs = cooccurring_pairs(np.array([0, 0, 1, 1, 2]), np.array([5, 7, 5, 9, 7]))
-    assert pairs == {(5, 7), (5, 9)}
-    emb = np.array([[2, 0], [0, 1], [0, 1]], np.float32)
-    t = track_templates(emb, np.array([0, 0, 1]), np.array([0, 1]))
-    assert np.allclose(np.linalg.norm(t, axis=1), 1) and t[0, 0] > t[0, 1]  # the larger-norm face weighs more
-
-
 def test_embedding_budget_follows_video_length():
     from videoclusternet.embedding import faces_per_track
 
@@ -77,16 +59,3 @@ def test_embedding_budget_follows_video_length():
     assert faces_per_track(23, 9.2, 21.0, most=12, least=6, step=3) == 6  # a crowded short clip gets fewer
     assert faces_per_track(500, 5.0, 21.0, most=12, least=6, step=3) == 6
     assert faces_per_track(0, 5.0, 21.0, most=12, least=6) == 12
-
-
-def test_first_neighbour_groups_without_a_threshold_and_respects_cannot_link():
-    from videoclusternet.clustering import FirstNeighbourClusterer, make_clusterer
-
-    templates = _unit([[1, 0, 0], [0.99, 0.1, 0], [0.97, 0.2, 0], [0, 1, 0], [0.1, 0.99, 0]])
-    labels = FirstNeighbourClusterer().fit(templates, set())
-    assert labels[0] == labels[1] == labels[2] and labels[3] == labels[4] and labels[0] != labels[3]
-    labels = FirstNeighbourClusterer().fit(templates, {(0, 2)})
-    assert labels[0] != labels[2]
-    assert make_clusterer("average_link", 0.5).describe() == "average_link(threshold=0.5)"
-    with pytest.raises(ValueError, match="first_neighbour"):
-        make_clusterer("kmeans", 0.3)

@@ -172,14 +172,36 @@ def test_gpu_stages_carry_routing_tags():
 def test_evaluate_scores_and_keeps_history(home_env):
     from vcn_dagster.cli import evaluate_title
 
-    truth_csv = home_env.home.parent / "truth.csv"
+    truth_csv = home_env.home.parent / "clip.faces.csv"
     first = evaluate_title(TITLE, truth_csv)
     assert first["detection_recall"] == 1.0
     assert first["face_bcubed_f"] == 1.0 and first["face_wcp"] == 1.0
     evaluate_title(TITLE, truth_csv)
     con = _con(home_env)
     rows = con.execute(
-        "SELECT model_version, clusterer, face_bcubed_f FROM evaluations WHERE title = ? ORDER BY evaluated_at",
+        "SELECT model_version, clusterer, face_bcubed_f FROM evaluations WHERE title = ? AND run_id = 'vcn evaluate' "
+        "ORDER BY evaluated_at",
         [TITLE],
     ).fetchall()
     assert len(rows) == 2 and rows[0][0].startswith(f"vcn-{TITLE}/") and rows[0][1].startswith("average_link")
+
+
+def test_truth_next_to_the_video_is_checked_on_every_run(home_env):
+    # conftest writes the clip's truth as clip.faces.csv beside clip.mp4: the run scored itself.
+    instance = dg.DagsterInstance.get()
+    latest = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("face_clusters"), asset_partitions=[TITLE]), limit=1
+    ).records[0]
+    events = instance.all_logs(latest.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    (evaluation,) = [
+        e.dagster_event.asset_check_evaluation_data
+        for e in events
+        if e.dagster_event.asset_check_evaluation_data.check_name == "face_clusters_match_truth"
+    ]
+    assert evaluation.passed and evaluation.metadata["face_bcubed_f"].value == 1.0
+    stored = (
+        _con(home_env)
+        .execute("SELECT count(*) FROM evaluations WHERE title = ? AND run_id = ?", [TITLE, latest.run_id])
+        .fetchone()
+    )
+    assert stored == (1,)

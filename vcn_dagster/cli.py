@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-EXPORT_COLUMNS = ["frame_idx", "timestamp", "x1", "y1", "x2", "y2", "track_id", "cluster_id"]
+from videoclusternet.clustering import CLUSTERERS, DEFAULT_CLUSTERER
+
 STAGES = [
     "frames",
     "face_detections",
@@ -29,13 +30,11 @@ STAGES = [
 def _prepare_home() -> Path:
     from resources import vcn_home
     from resources.home import dagster_home
+    from vcn_dagster.instance import write_instance_settings
 
     home = vcn_home()
     dagster_dir = dagster_home(home)
-    dagster_dir.mkdir(parents=True, exist_ok=True)
-    config = dagster_dir / "dagster.yaml"
-    if not config.exists():  # the default sqlite instance; no telemetry from an offline product
-        config.write_text("telemetry:\n  enabled: false\n")
+    write_instance_settings(dagster_dir)  # the default sqlite instance, with the home's pool limits
     os.environ["DAGSTER_HOME"] = str(dagster_dir)
     return home
 
@@ -51,7 +50,7 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, ad
     import dagster as dg
 
     from resources import MediaLibraryResource, WarehouseResource
-    from vcn_dagster.definitions import all_assets, build_resources
+    from vcn_dagster.definitions import all_assets, all_checks, build_resources
     from vcn_dagster.partitions import titles_partitions
     from vcn_dagster.titles import title_key_from_filename, validate_title_key
 
@@ -77,8 +76,8 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, ad
     for key, video in keys.items():
         print(f"== {key}  ({video})", file=sys.stderr)
         started = time.perf_counter()
-        result = dg.materialize(
-            all_assets,
+        result = dg.materialize(  # with the checks, so that a blocking one that fails stops the title
+            [*all_assets, *all_checks],
             selection=None if adapt else dg.AssetSelection.all() - dg.AssetSelection.groups("adaptation"),
             partition_key=key,
             instance=instance,
@@ -105,11 +104,11 @@ def recluster(title: str, clusterer: str, threshold: float, adapt: bool) -> bool
     home = _prepare_home()
     import dagster as dg
 
-    from vcn_dagster.definitions import all_assets, build_resources
+    from vcn_dagster.definitions import all_assets, all_checks, build_resources
 
     config = {"clusterer": clusterer, "threshold": threshold, "use_adapted": adapt}
     result = dg.materialize(
-        all_assets,
+        [*all_assets, *all_checks],
         selection=[dg.AssetKey("face_clusters")],
         partition_key=title,
         instance=dg.DagsterInstance.get(),
@@ -154,69 +153,31 @@ def print_summary(warehouse, titles: list[str]) -> None:
 
 def export_rows(title: str) -> list[dict]:
     """One row per detected face: the scorer's contract (cluster empty for faces of tracks set aside)."""
+    from assets.evaluation import scorer_rows
     from resources import WarehouseResource
 
     home = _prepare_home()
     con = WarehouseResource(home=str(home)).connect()
     if not con.execute("SELECT count(*) FROM titles WHERE title = ?", [title]).fetchone()[0]:
         raise SystemExit(f"title {title!r} is unknown in {home}; run `vcn run VIDEO` first")
-    rows = con.execute(
-        """SELECT frame AS frame_idx, timestamp, x1, y1, x2, y2, track AS track_id,
-                  CASE WHEN track_status = 'kept' THEN cluster END AS cluster_id
-           FROM detections WHERE title = ? ORDER BY frame, face""",
-        [title],
-    ).fetchall()
-    return [dict(zip(EXPORT_COLUMNS, r)) for r in rows]
+    return scorer_rows(con, title)
 
 
 def evaluate_title(title: str, truth: Path, iou_threshold: float = 0.4) -> dict:
     """Score a title's current clusters against a ground-truth CSV and append the figures to `evaluations`."""
-    import datetime as dt
-
-    from assets.common import CODE_VERSION
+    from assets.evaluation import evaluate_title as evaluate_stored
     from resources import WarehouseResource
-    from resources.schemas import TABLES
-    from videoclusternet.metrics import PredictionRows, evaluate, read_truth_csv
 
-    rows = export_rows(title)
-    predictions = PredictionRows(
-        frame_idx=[r["frame_idx"] for r in rows],
-        boxes=[[r["x1"], r["y1"], r["x2"], r["y2"]] for r in rows],
-        cluster_id=[r["cluster_id"] for r in rows],
-        track_id=[r["track_id"] for r in rows],
-    )
-    figures = evaluate(read_truth_csv(truth), predictions, iou_threshold).as_dict()
+    export_rows(title)  # a clear error for an unknown title
     warehouse = WarehouseResource(home=str(_prepare_home()))
-    lineage = (
-        warehouse.connect()
-        .execute(
-            "SELECT any_value(run_id), any_value(model_version), any_value(clusterer) FROM cluster_assignments "
-            "WHERE title = ?",
-            [title],
-        )
-        .fetchone()
-    )
-    stored = {name: [figures[name]] for name in TABLES["evaluations"].names if name in figures}
-    warehouse.write(
-        "evaluations",
-        title,
-        {
-            **stored,
-            "truth_path": [str(Path(truth).resolve())],
-            "clusters_run_id": [lineage[0]],
-            "model_version": [lineage[1]],
-            "clusterer": [lineage[2]],
-            "evaluated_at": [dt.datetime.now(dt.UTC)],
-        },
-        run_id="vcn evaluate",
-        code_version=CODE_VERSION,
-        append=True,
-    )
+    figures = evaluate_stored(warehouse, title, truth, "vcn evaluate", iou_threshold)
     warehouse.sync_views()
     return figures
 
 
 def export(title: str, fmt: str, out: Path | None) -> None:
+    from assets.evaluation import EXPORT_COLUMNS
+
     rows = export_rows(title)
     stream = open(out, "w", newline="") if out else sys.stdout
     try:
@@ -279,6 +240,26 @@ def ui(extra: list[str]) -> None:
     os.execv(dagster, [str(dagster), "dev", "-m", "vcn_dagster.definitions", *extra])
 
 
+def backfill_season(season: str, url: str, in_process: bool = False) -> bool:
+    """Launch one Dagster backfill over a season's registered titles (see `vcn_dagster.backfills`) and say
+    what was launched. False when a title run here failed."""
+    home = _prepare_home()
+    import dagster as dg
+
+    from vcn_dagster.backfills import launch_season_backfill
+
+    try:
+        launched = launch_season_backfill(dg.DagsterInstance.get(), home, season, url, in_process)
+    except (ValueError, RuntimeError, OSError) as exc:  # no such season; the webserver refused it or went away
+        raise SystemExit(f"vcn backfill-season: {exc}") from None
+    print(f"backfill {launched.backfill_id} ({launched.where}): season {season}, {len(launched.titles)} titles")
+    for title in launched.titles:
+        state = ("done" if launched.outcome[title] else "FAILED") if title in launched.outcome else "requested"
+        print(f"  {title}: {state}")
+    print("see it in `vcn ui`: Runs -> Backfills")
+    return all(launched.outcome.values())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="vcn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -293,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     p_export.add_argument("--out", type=Path)
     p_cluster = sub.add_parser("cluster", help="re-cluster a processed title with other settings")
     p_cluster.add_argument("title")
-    p_cluster.add_argument("--clusterer", default="average_link", choices=["average_link", "first_neighbour"])
+    p_cluster.add_argument("--clusterer", default=DEFAULT_CLUSTERER, choices=CLUSTERERS)
     p_cluster.add_argument("--threshold", type=float, default=0.3)
     p_cluster.add_argument("--adapted", action="store_true", help="use the title's adapted model's embeddings")
     p_eval = sub.add_parser("evaluate", help="score a title against ground truth and keep the figures")
@@ -304,6 +285,14 @@ def main(argv: list[str] | None = None) -> None:
     p_sql = sub.add_parser("sql", help="query the tables (read-only)")
     p_sql.add_argument("query")
     sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the home's instance; other options go to it")
+    p_backfill = sub.add_parser("backfill-season", help="one Dagster backfill over a season's titles")
+    p_backfill.add_argument("season", help="SERIES.sNN, e.g. show.s01")
+    p_backfill.add_argument(
+        "--url",
+        default=os.environ.get("VCN_DAGSTER_URL", "http://127.0.0.1:3000"),
+        help="Dagster webserver to launch on when it answers (default $VCN_DAGSTER_URL or %(default)s)",
+    )
+    p_backfill.add_argument("--in-process", action="store_true", help="run the backfill here even if a webserver runs")
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "ui":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -323,6 +312,8 @@ def main(argv: list[str] | None = None) -> None:
         sql(args.query)
     elif args.command == "ui":
         ui(extra)
+    elif args.command == "backfill-season":
+        raise SystemExit(0 if backfill_season(args.season, args.url, args.in_process) else 1)
 
 
 if __name__ == "__main__":

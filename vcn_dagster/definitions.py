@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets import adaptation, faces, identities, media
+from assets import adaptation, evaluation, faces, identities, media
 from resources import (
     DeviceResource,
     FaceModelsResource,
@@ -16,9 +16,14 @@ from resources import (
     WarehouseResource,
     vcn_home,
 )
+from resources.drops import drop_folder_from_env
+from vcn_dagster.executors import executor_from_env
 from vcn_dagster.jobs import adapted_title_pipeline_job, title_pipeline_job
+from vcn_dagster.schedules import nightly_reprocess
+from vcn_dagster.sensors import media_drop_sensor
 
 all_assets = dg.load_assets_from_modules([media, faces, adaptation, identities])
+all_checks = dg.load_asset_checks_from_modules([media, faces, adaptation, identities, evaluation])
 
 
 def build_resources(home: Path) -> dict[str, dg.ConfigurableResource]:
@@ -36,9 +41,16 @@ def build_resources(home: Path) -> dict[str, dg.ConfigurableResource]:
         ),
         "mlflow_tracking": MlflowResource(home=str(home), tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None),
         "device": DeviceResource(),
+        "drops": drop_folder_from_env(home),
     }
 
 
 defs = dg.Definitions(
-    assets=all_assets, jobs=[title_pipeline_job, adapted_title_pipeline_job], resources=build_resources(vcn_home())
+    assets=all_assets,
+    asset_checks=all_checks,
+    jobs=[title_pipeline_job, adapted_title_pipeline_job],
+    sensors=[media_drop_sensor],
+    schedules=[nightly_reprocess],
+    resources=build_resources(vcn_home()),
+    executor=executor_from_env(),
 )

@@ -41,16 +41,3 @@ def mirrored(crops: np.ndarray) -> np.ndarray:
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
-def track_templates(embeddings: np.ndarray, track_of: np.ndarray, tracks: np.ndarray) -> np.ndarray:
-    """L2-normalised mean of each track's RAW face embeddings, in the order of `tracks`.
-
-    Averaging raw vectors weights each face by its norm, which falls with blur, size and pose: on
-    TV footage this lifted BCubed F by about 0.06 over averaging unit vectors.
-    """
-    raw = embeddings.astype(np.float32)
-    out = np.zeros((len(tracks), raw.shape[1]), np.float32)
-    for i, t in enumerate(tracks):
-        out[i] = raw[track_of == t].mean(axis=0)
-    return l2_normalise(out)

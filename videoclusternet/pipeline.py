@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from videoclusternet.align import align_faces
-from videoclusternet.clustering import cooccurring_pairs
-from videoclusternet.embedding import choose_faces, track_templates
+from videoclusternet.clustering import Clusterer, FaceLoss, TrackFaces, cooccurring_pairs
+from videoclusternet.embedding import choose_faces
 from videoclusternet.models import Detector, Embedder
 from videoclusternet.quality import (
     KEPT,
@@ -244,6 +244,7 @@ class Clustering:
     tracks: np.ndarray
     labels: np.ndarray
     cannot_link_pairs: int
+    loss: str  # the face-to-face loss the clusterer saw: cosine or self_distillation
     seconds: float
 
 
@@ -253,17 +254,22 @@ def cluster_tracks(
     embeddings: np.ndarray,
     frame_idx: np.ndarray,
     track_of: np.ndarray,
-    clusterer,
+    clusterer: Clusterer,
+    loss: FaceLoss | None = None,
 ) -> Clustering:
-    """Cluster kept tracks from their faces' embeddings; co-occurring tracks stay apart."""
+    """Cluster kept tracks from their faces' embeddings; co-occurring tracks stay apart.
+
+    `loss` is the face-to-face loss the parameter-free clusterer merges by (default: cosine on `embeddings`).
+    """
     started = time.perf_counter()
-    templates = track_templates(embeddings, face_track, kept_tracks)
     index = {int(t): i for i, t in enumerate(kept_tracks)}
+    rows = np.array([index[int(t)] for t in face_track], np.int64)
+    faces = TrackFaces.from_embeddings(embeddings, rows, len(kept_tracks), loss)
     kept_mask = np.isin(track_of, kept_tracks)
     pairs = cooccurring_pairs(frame_idx[kept_mask], track_of[kept_mask])
     cannot_link = {(index[a], index[b]) for a, b in pairs}
-    labels = clusterer.fit(templates, cannot_link)
-    return Clustering(kept_tracks, labels, len(cannot_link), time.perf_counter() - started)
+    labels = clusterer.fit(faces, cannot_link) if len(kept_tracks) else np.zeros(0, np.int64)
+    return Clustering(kept_tracks, labels, len(cannot_link), faces.loss.name, time.perf_counter() - started)
 
 
 def encode_jpeg(crop: np.ndarray, quality: int = 95) -> bytes:

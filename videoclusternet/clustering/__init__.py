@@ -1,19 +1,60 @@
-"""Grouping face tracks into identities; every clusterer honours cannot-link pairs."""
+"""Grouping face tracks into identities; every clusterer honours cannot-link pairs.
 
+`adaptive_merge` is VideoClusterNet's parameter-free clustering; the others are baselines for
+comparison: average-link with a cosine threshold, FINCH's first partition, and HDBSCAN.
+"""
+
+from typing import Protocol
+
+import numpy as np
+
+from videoclusternet.clustering.adaptive_merge import AdaptiveMergeClusterer
 from videoclusternet.clustering.agglomerative import AverageLinkClusterer
 from videoclusternet.clustering.constraints import cooccurring_pairs
+from videoclusternet.clustering.density import HdbscanClusterer
+from videoclusternet.clustering.faces import FaceLoss, TrackFaces
 from videoclusternet.clustering.first_neighbour import FirstNeighbourClusterer
 
-CLUSTERERS = (AverageLinkClusterer.name, FirstNeighbourClusterer.name)
+
+class Clusterer(Protocol):
+    name: str
+
+    def describe(self) -> str: ...
+
+    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray: ...
 
 
-def make_clusterer(name: str, threshold: float) -> AverageLinkClusterer | FirstNeighbourClusterer:
-    """A clusterer by name; `threshold` is used only by the ones that need one."""
+CLUSTERERS = (
+    AdaptiveMergeClusterer.name,
+    AverageLinkClusterer.name,
+    FirstNeighbourClusterer.name,
+    HdbscanClusterer.name,
+)
+# The best on the evaluation clips so far (README: clustering table); adaptive_merge under-merges on the
+# generic model's embeddings, where a track's own faces agree far more than two tracks of one person.
+DEFAULT_CLUSTERER = AverageLinkClusterer.name
+
+
+def make_clusterer(name: str, threshold: float = AverageLinkClusterer.threshold) -> Clusterer:
+    """A clusterer by name; `threshold` is used only by the average-link baseline."""
     if name == AverageLinkClusterer.name:
         return AverageLinkClusterer(threshold=threshold)
-    if name == FirstNeighbourClusterer.name:
-        return FirstNeighbourClusterer()
-    raise ValueError(f"unknown clusterer {name!r}; choose one of {', '.join(CLUSTERERS)}")
+    factories = {c.name: c for c in (AdaptiveMergeClusterer, FirstNeighbourClusterer, HdbscanClusterer)}
+    if name not in factories:
+        raise ValueError(f"unknown clusterer {name!r}; choose one of {', '.join(CLUSTERERS)}")
+    return factories[name]()
 
 
-__all__ = ["CLUSTERERS", "AverageLinkClusterer", "FirstNeighbourClusterer", "cooccurring_pairs", "make_clusterer"]
+__all__ = [
+    "CLUSTERERS",
+    "DEFAULT_CLUSTERER",
+    "AdaptiveMergeClusterer",
+    "AverageLinkClusterer",
+    "Clusterer",
+    "FaceLoss",
+    "FirstNeighbourClusterer",
+    "HdbscanClusterer",
+    "TrackFaces",
+    "cooccurring_pairs",
+    "make_clusterer",
+]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from videoclusternet.clustering.faces import TrackFaces
+
 
 @dataclass(frozen=True)
 class AverageLinkClusterer:
@@ -19,11 +21,12 @@ class AverageLinkClusterer:
     def describe(self) -> str:
         return f"{self.name}(threshold={self.threshold})"
 
-    def fit(self, templates: np.ndarray, cannot_link: set[tuple[int, int]]) -> np.ndarray:
-        """Cluster label (0..K-1, by first member) for each row of `templates` (L2-normalised).
+    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray:
+        """Cluster label (0..K-1, by first member) for each track row of `faces`.
 
-        `cannot_link` holds pairs of row indices that must stay apart.
+        `cannot_link` holds pairs of track rows that must stay apart.
         """
+        templates = faces.templates()
         n = len(templates)
         if n == 0:
             return np.zeros(0, np.int64)

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from videoclusternet.clustering.faces import TrackFaces
+from videoclusternet.clustering.union import ConstrainedUnion
+
 
 @dataclass(frozen=True)
 class FirstNeighbourClusterer:
@@ -19,8 +22,9 @@ class FirstNeighbourClusterer:
     def describe(self) -> str:
         return self.name
 
-    def fit(self, templates: np.ndarray, cannot_link: set[tuple[int, int]]) -> np.ndarray:
-        """Cluster label (0..K-1, by first member) for each row of `templates` (L2-normalised)."""
+    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray:
+        """Cluster label (0..K-1, by first member) for each track row of `faces`."""
+        templates = faces.templates()
         n = len(templates)
         if n == 0:
             return np.zeros(0, np.int64)
@@ -32,26 +36,7 @@ class FirstNeighbourClusterer:
         edges = sorted(
             ((float(sim[i, j]), i, int(j)) for i, j in enumerate(nearest) if np.isfinite(sim[i, j])), reverse=True
         )
-        root = list(range(n))
-        apart: list[set[int]] = [set() for _ in range(n)]  # per root: the tracks its cluster may not join
-        for a, b in cannot_link:
-            apart[a].add(b)
-            apart[b].add(a)
-
-        def find(i: int) -> int:
-            while root[i] != i:
-                root[i] = root[root[i]]
-                i = root[i]
-            return i
-
-        members = [{i} for i in range(n)]
+        union = ConstrainedUnion(n, cannot_link)
         for _, i, j in edges:
-            ri, rj = find(i), find(j)
-            if ri == rj or apart[ri] & members[rj]:
-                continue
-            root[rj] = ri
-            members[ri] |= members[rj]
-            apart[ri] |= apart[rj]
-        roots = [find(i) for i in range(n)]
-        order = {r: k for k, r in enumerate(dict.fromkeys(roots))}
-        return np.array([order[r] for r in roots], np.int64)
+            union.join(i, j)
+        return union.labels()

@@ -1,0 +1,105 @@
+"""Every clusterer on hand-made tracks: identities recovered, cannot-link honoured, same interface."""
+
+import numpy as np
+import pytest
+
+from videoclusternet.clustering import (
+    CLUSTERERS,
+    AdaptiveMergeClusterer,
+    AverageLinkClusterer,
+    FaceLoss,
+    TrackFaces,
+    cooccurring_pairs,
+    make_clusterer,
+)
+from videoclusternet.clustering.constraints import split_conflicts
+
+
+def _unit(v):
+    v = np.asarray(v, np.float64)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def people_tracks(identities=(0, 0, 0, 1, 1, 2, 2, 2), faces=8, spread=0.35, dim=32, seed=0) -> TrackFaces:
+    """Tracks whose faces scatter around one centre per identity (unit vectors, as face embeddings are)."""
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.normal(size=(max(identities) + 1, dim)))
+    vectors, rows = [], []
+    for row, person in enumerate(identities):
+        vectors.append(_unit(centres[person] + spread * rng.normal(size=(faces, dim)) / np.sqrt(dim) * 3))
+        rows += [row] * faces
+    return TrackFaces.from_embeddings(np.concatenate(vectors), np.array(rows), len(identities))
+
+
+def same_partition(labels, truth) -> bool:
+    pairs = {(a, b) for a in range(len(truth)) for b in range(len(truth))}
+    return all((labels[a] == labels[b]) == (truth[a] == truth[b]) for a, b in pairs)
+
+
+@pytest.mark.parametrize("name", [n for n in CLUSTERERS if n != AdaptiveMergeClusterer.name])
+def test_each_baseline_recovers_the_people(name):
+    truth = (0, 0, 0, 1, 1, 2, 2, 2)
+    labels = make_clusterer(name).fit(people_tracks(truth), set())
+    assert same_partition(labels, truth), labels
+    assert list(labels[:1]) == [0] and set(labels) == set(range(labels.max() + 1))  # numbered by first member
+
+
+@pytest.mark.parametrize("name", CLUSTERERS)
+def test_each_clusterer_keeps_cooccurring_tracks_apart(name):
+    labels = make_clusterer(name).fit(people_tracks(), {(0, 1), (3, 4)})
+    assert labels[0] != labels[1] and labels[3] != labels[4]
+
+
+def test_adaptive_merge_joins_a_person_and_never_two_people():
+    # Track 1 re-shows track 0's faces (its mean loss to track 0 is below track 0's own), so they merge;
+    # other people are far beyond every cluster's own spread, so they never join, at either scale.
+    for spread in (0.15, 0.45):
+        faces = people_tracks((0, 1, 1, 2), spread=spread)
+        copied = faces.embeddings.copy()
+        copied[faces.track_row == 1] = faces.embeddings[faces.track_row == 0]
+        labels = AdaptiveMergeClusterer().fit(TrackFaces.from_embeddings(copied, faces.track_row, 4), set())
+        assert labels[0] == labels[1] and len({labels[0], labels[2], labels[3]}) == 3
+        labels = AdaptiveMergeClusterer(neighbours=1).fit(people_tracks((0, 0, 0, 1, 1, 1), spread=spread), set())
+        assert len(set(labels[:3]) & set(labels[3:])) == 0  # one candidate per round: still never mixes people
+
+
+def test_adaptive_merge_with_the_self_distillation_loss():
+    # Teacher/student outputs over 6 prototypes: faces of one person put their mass on one prototype.
+    truth = (0, 0, 1, 1, 2)
+    rng = np.random.default_rng(1)
+    logits, rows = [], []
+    for row, person in enumerate(truth):
+        z = rng.normal(scale=0.5, size=(6, 6))
+        z[:, person] += 4.0
+        logits.append(z)
+        rows += [row] * 6
+    logits = np.concatenate(logits)
+    teacher = np.exp(logits / 0.5) / np.exp(logits / 0.5).sum(1, keepdims=True)
+    student_log = logits / 1.0 - np.log(np.exp(logits).sum(1, keepdims=True))
+    faces = TrackFaces.from_embeddings(logits, np.array(rows), len(truth), FaceLoss.distillation(teacher, student_log))
+    assert faces.loss.name == "self_distillation"
+    assert same_partition(AdaptiveMergeClusterer().fit(faces, set()), truth)
+
+
+def test_average_link_threshold_and_names():
+    templates = _unit([[1, 0, 0], [0.99, 0.1, 0], [0, 1, 0], [0.1, 0.99, 0]])
+    faces = TrackFaces.from_embeddings(templates, np.arange(4), 4)
+    labels = AverageLinkClusterer(threshold=0.5).fit(faces, set())
+    assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
+    assert make_clusterer("average_link", 0.5).describe() == "average_link(threshold=0.5)"
+    with pytest.raises(ValueError, match="adaptive_merge"):
+        make_clusterer("kmeans")
+
+
+def test_templates_weigh_faces_by_norm_and_cooccurrence():
+    pairs = cooccurring_pairs(np.array([0, 0, 1, 1, 2]), np.array([5, 7, 5, 9, 7]))
+    assert pairs == {(5, 7), (5, 9)}
+    faces = TrackFaces.from_embeddings(np.array([[2, 0], [0, 1], [0, 1]]), np.array([0, 0, 1]), 2)
+    t = faces.templates()
+    assert np.allclose(np.linalg.norm(t, axis=1), 1) and t[0, 0] > t[0, 1]  # the larger-norm face weighs more
+
+
+def test_split_conflicts_separates_cooccurring_members_only():
+    templates = _unit([[1, 0], [0.9, 0.1], [0.8, 0.2], [0, 1]])
+    labels = split_conflicts(np.array([0, 0, 0, 1]), {(0, 2)}, templates)
+    assert labels[0] != labels[2] and labels[1] in (labels[0], labels[2]) and labels[3] not in labels[:3]

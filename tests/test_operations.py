@@ -1,0 +1,372 @@
+"""Operations on a real Dagster instance: the media drop sensor, the nightly schedule, season backfills."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import dagster as dg
+import pytest
+from dagster._core.definitions.sensor_definition import SensorExecutionData
+from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
+
+from resources import MediaLibraryResource, WarehouseResource
+from resources.drops import DropFolderResource, LocalDropFolder
+from vcn_dagster import schedules
+from vcn_dagster.backfills import SEASON_TAG
+from vcn_dagster.cli import _prepare_home, main
+from vcn_dagster.definitions import all_assets, build_resources
+from vcn_dagster.jobs import title_pipeline_job
+from vcn_dagster.schedules import nightly_reprocess
+from vcn_dagster.sensors import DropCursor, drop_title_key, media_drop_sensor, settled_files
+from videoclusternet.synthetic import compose_clip
+
+# --- media drop sensor ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Drop:
+    home: Path
+    folder: Path
+    instance: dg.DagsterInstance
+    cursor: str | None = None
+
+    def tick(self, settle: float = 0.0, max_per_tick: int = 8) -> SensorExecutionData:
+        """One sensor tick, resolved against the job; its partitions are then added as the daemon would."""
+        drops = DropFolderResource(path=str(self.folder), settle_seconds=settle, max_per_tick=max_per_tick)
+        resources = {**build_resources(self.home), "drops": drops}
+        defs = dg.Definitions(
+            assets=all_assets, jobs=[title_pipeline_job], sensors=[media_drop_sensor], resources=resources
+        )
+        # An instance ref, as the daemon passes: run requests for partitions are then checked against the instance.
+        with dg.build_sensor_context(
+            instance_ref=self.instance.get_ref(), cursor=self.cursor, definitions=defs, resources=resources
+        ) as context:
+            result = media_drop_sensor.evaluate_tick(context)
+        for request in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+        self.cursor = result.cursor
+        return result
+
+    def write(self, name: str, content: bytes) -> Path:
+        path = self.folder / name
+        path.write_bytes(content)
+        return path
+
+
+@pytest.fixture
+def drop(tmp_path: Path):
+    folder, dagster_dir = tmp_path / "drop", tmp_path / "dagster"
+    folder.mkdir()
+    dagster_dir.mkdir()
+    with dg.instance_for_test(temp_dir=str(dagster_dir)) as instance:
+        yield Drop(tmp_path / "home", folder, instance)
+
+
+def test_a_settled_video_becomes_a_partition_and_a_run_once_per_content(drop: Drop):
+    drop.write("notes.txt", b"not a video")
+    drop.write(".Show.Name.S01E03.mkv.part", b"an upload in progress")
+    video = drop.write("Show.Name.S01E03.mkv", b"x" * 1000)
+
+    # Just seen, then seen again unchanged but within the 30 s settle interval: nothing runs yet.
+    assert not drop.tick(settle=30).run_requests
+    assert not drop.tick(settle=30).run_requests
+    assert list(DropCursor.load(drop.cursor).pending) == ["Show.Name.S01E03.mkv"]
+    # Still growing: the settle clock starts again.
+    with video.open("ab") as f:
+        f.write(b"y" * 1000)
+    assert not drop.tick(settle=0.3).run_requests
+    time.sleep(0.4)
+    (run,) = drop.tick(settle=0.3).run_requests
+    sha = MediaLibraryResource(home=str(drop.home)).lookup("show_name.s01e03")["sha256"]
+    assert run.partition_key == "show_name.s01e03"
+    assert media_drop_sensor.job_name == "title_pipeline" and run.tags["dagster/partition"] == "show_name.s01e03"
+    assert sha in run.run_key
+    assert run.tags["vcn/content_sha256"] == sha and run.tags["vcn/source"] == str(video.resolve())
+    assert drop.instance.get_dynamic_partitions("titles") == ["show_name.s01e03"]
+    assert DropCursor.load(drop.cursor).pending == {}
+
+    # Nothing changed: nothing to do, nothing pending.
+    assert not drop.tick(settle=0.3).run_requests
+    assert DropCursor.load(drop.cursor).pending == {}
+    # The same content dropped again: seen, settled, hashed, and still nothing runs.
+    video.unlink()
+    drop.write("Show.Name.S01E03.mkv", b"x" * 1000 + b"y" * 1000)
+    assert not drop.tick(settle=0.3).run_requests
+    time.sleep(0.4)
+    assert not drop.tick(settle=0.3).run_requests
+    # A sensor reset (no cursor) re-runs nothing either: the registry has the content hash.
+    drop.cursor = None
+    drop.tick()
+    assert not drop.tick().run_requests
+
+    # Replaced by other content: the title runs again, under a new run key; the partition already exists.
+    drop.write("Show.Name.S01E03.mkv", b"z" * 3000)
+    drop.tick()
+    result = drop.tick()
+    (rerun,) = result.run_requests
+    assert rerun.partition_key == "show_name.s01e03" and rerun.run_key != run.run_key
+    assert rerun.tags["vcn/content_sha256"] != sha
+    assert not result.dynamic_partitions_requests
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("Show.Name.S01E03.mkv", "show_name.s01e03"),
+        ("show_s01e03.mp4", "show.s01e03"),
+        ("show - 1x03.mkv", "show.s01e03"),
+    ],
+)
+def test_documented_title_keys(name: str, key: str, caplog: pytest.LogCaptureFixture):
+    assert drop_title_key(name, logging.getLogger("test")) == key
+    assert not caplog.records
+
+
+def test_unsafe_names_are_rewritten_or_rejected_with_a_warning(drop: Drop, caplog: pytest.LogCaptureFixture):
+    log = logging.getLogger("test")
+    with caplog.at_level(logging.WARNING):
+        assert drop_title_key("evil,name..x.mp4", log) == "evil_name_x"
+        assert drop_title_key("bell\x07show.S01E02.mkv", log) == "bell_show.s01e02"
+        assert drop_title_key("x\\..\\etc.mp4", log) == "x_etc"
+        assert drop_title_key("¿¿¿.mp4", log) is None
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "drop 'evil,name..x.mp4'",
+        "drop 'bell\\x07show.S01E02.mkv'",
+        "drop 'x\\\\..\\\\etc.mp4'",
+        "drop '¿¿¿.mp4' skipped",
+    ]
+    for name in ("evil,name..x.mp4", "bell\x07show.S01E02.mkv", "x\\..\\etc.mp4", "¿¿¿.mp4"):
+        drop.write(name, name.encode())
+    drop.tick()
+    result = drop.tick()
+    assert sorted(r.partition_key for r in result.run_requests) == ["bell_show.s01e02", "evil_name_x", "x_etc"]
+    assert DropCursor.load(drop.cursor).pending == {}  # the rejected file is not retried on every tick
+    assert not drop.tick().run_requests
+
+
+def test_work_per_tick_is_bounded_and_the_cursor_stays_small(drop: Drop):
+    for episode in range(1, 6):
+        drop.write(f"show.s01e0{episode}.mp4", bytes([episode]) * 100)
+    drop.tick(max_per_tick=2)
+    launched = [len(drop.tick(max_per_tick=2).run_requests) for _ in range(4)]
+    assert launched == [2, 2, 1, 0]
+    assert len(drop.instance.get_dynamic_partitions("titles")) == 5
+    assert len(drop.cursor) < 100
+
+
+def test_two_files_with_one_title_key_run_once(drop: Drop):
+    drop.write("Show.S01E01.mkv", b"older")
+    time.sleep(0.05)
+    newer = drop.write("show.s01e01.mp4", b"newer")  # also last by name: a tie would pick the older one
+    drop.tick()
+    (run,) = drop.tick().run_requests
+    assert run.tags["vcn/source"] == str(newer.resolve())
+    assert DropCursor.load(drop.cursor).pending == {}
+    assert not drop.tick().run_requests
+
+
+def test_settling_follows_the_clock_and_a_moved_in_file_counts_as_new(tmp_path: Path):
+    old = tmp_path / "show.s01e01.mp4"
+    old.write_bytes(b"a" * 10)
+    os.utime(old, (1_000_000, 1_000_000))  # `mv` keeps an old mtime; the listing must still see a change now
+    (file,) = LocalDropFolder(tmp_path).list()
+    assert file.mtime > time.time() - 60
+    settled, cursor = settled_files([file], DropCursor(), now=100.0, settle_seconds=30)
+    assert not settled
+    settled, cursor = settled_files([file], cursor, now=129.0, settle_seconds=30)
+    assert not settled
+    settled, cursor = settled_files([file], cursor, now=131.0, settle_seconds=30)
+    assert settled == [file]
+
+
+# --- season backfill and the nightly schedule -------------------------------------------------------------------
+
+
+@dataclass
+class Season:
+    home: Path
+    instance: dg.DagsterInstance
+    report: str
+    failed_exit: int
+
+
+def _tiny_clip(source: Path, out: Path, frames: int = 12) -> Path:
+    """The first frames of a clip: a title that costs little to process."""
+    reader = cv2.VideoCapture(str(source))
+    fps = reader.get(cv2.CAP_PROP_FPS)
+    ok, frame = reader.read()
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
+    for _ in range(frames):
+        writer.write(frame)
+        ok, frame = reader.read()
+    writer.release()
+    reader.release()
+    return out
+
+
+@pytest.fixture(scope="module")
+def season(tmp_path_factory: pytest.TempPathFactory):
+    """A home with show.s01e01 (the test clip), show.s01e02 (a tiny clip), other.s01e01 and a corrupt bad.s02e01;
+    `vcn backfill-season show.s01` (no webserver answers) and `vcn backfill-season bad.s02` run in process."""
+    root = tmp_path_factory.mktemp("season")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VCN_HOME", str(root / "home"))
+        mp.setenv("DAGSTER_HOME", str(root / "home" / "dagster"))
+        home = _prepare_home()
+        clip = compose_clip(root / "clip.mp4").path
+        tiny = _tiny_clip(clip, root / "tiny.mp4")
+        corrupt = root / "corrupt.mp4"
+        corrupt.write_bytes(os.urandom(20_000))
+        media = MediaLibraryResource(home=str(home))
+        videos = {"show.s01e01": clip, "show.s01e02": tiny, "other.s01e01": tiny, "bad.s02e01": corrupt}
+        for key, path in videos.items():
+            media.register(key, path)
+        instance = dg.DagsterInstance.get()
+        instance.add_dynamic_partitions("titles", list(videos))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as ok:
+            main(["backfill-season", "show.s01", "--url", "http://127.0.0.1:9"])  # no webserver: runs here
+        assert ok.value.code == 0, out.getvalue()
+        with contextlib.redirect_stdout(io.StringIO()), pytest.raises(SystemExit) as failed:
+            main(["backfill-season", "bad.s02", "--in-process"])
+    yield Season(home, instance, out.getvalue(), failed.value.code)
+    instance.dispose()
+
+
+def _backfills(instance: dg.DagsterInstance, season: str) -> list:
+    return instance.get_backfills(filters=BulkActionsFilter(tags={SEASON_TAG: season}))
+
+
+def test_season_backfill_is_one_backfill_over_that_season_only(season: Season):
+    (backfill,) = _backfills(season.instance, "show.s01")
+    assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS
+    runs = season.instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
+    assert sorted(r.tags["dagster/partition"] for r in runs) == ["show.s01e01", "show.s01e02"]
+    assert all(r.status == dg.DagsterRunStatus.SUCCESS and r.tags[SEASON_TAG] == "show.s01" for r in runs)
+    assert not season.instance.get_runs(dg.RunsFilter(tags={"dagster/partition": "other.s01e01"}))
+    # What the UI's backfill page shows: every stage of both titles materialised.
+    data = backfill.asset_backfill_data
+    assert data.materialized_subset == data.target_subset
+    assert f"backfill {backfill.backfill_id} (in process)" in season.report and "show.s01e02: done" in season.report
+
+    con = WarehouseResource(home=str(season.home)).connect()
+    status = dict(con.execute("SELECT title, status FROM titles").fetchall())
+    assert status == {"show.s01e01": "done", "show.s01e02": "done", "bad.s02e01": "failed"}
+
+
+def test_a_failed_title_fails_its_backfill_and_the_command(season: Season):
+    (backfill,) = _backfills(season.instance, "bad.s02")
+    assert backfill.status == BulkActionStatus.COMPLETED_FAILED
+    assert season.failed_exit == 1
+
+
+def test_a_season_with_no_titles_is_a_clear_error(season: Season, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("VCN_HOME", str(season.home))
+    monkeypatch.setenv("DAGSTER_HOME", str(season.home / "dagster"))
+    with pytest.raises(SystemExit, match=r"no registered title of season 'show\.s09'.*known seasons: bad\.s02"):
+        main(["backfill-season", "show.s09", "--in-process"])
+
+
+def test_season_summary_rolls_episodes_up(season: Season):
+    con = WarehouseResource(home=str(season.home)).connect()
+    rows = con.execute("SELECT * FROM season_summary").fetchall()
+    cols = [d[0] for d in con.description]
+    assert cols == ["season", "title", "status", "faces", "tracks_kept", "tracks_set_aside", "identities"]
+    by_title = {r[1]: dict(zip(cols, r)) for r in rows}
+    assert by_title["show.s01e01"]["season"] == "show.s01"
+    assert by_title["show.s01e01"]["faces"] > 0 and by_title["show.s01e01"]["identities"] >= 2
+    assert by_title["bad.s02e01"] == {
+        "season": "bad.s02",
+        "title": "bad.s02e01",
+        "status": "failed",
+        "faces": 0,
+        "tracks_kept": 0,
+        "tracks_set_aside": 0,
+        "identities": 0,
+    }
+
+
+def _schedule_tick(season: Season) -> dict[str, dg.RunRequest]:
+    when = dt.datetime(2025, 1, 2, 3, tzinfo=dt.UTC)
+    resources = build_resources(season.home)
+    defs = dg.Definitions(
+        assets=all_assets, jobs=[title_pipeline_job], schedules=[nightly_reprocess], resources=resources
+    )
+    context = dg.build_schedule_context(
+        instance=season.instance,
+        scheduled_execution_time=when,
+        resources=resources,
+        repository_def=defs.get_repository_def(),
+    )
+    return {r.partition_key: r for r in nightly_reprocess.evaluate_tick(context).run_requests or []}
+
+
+def test_nightly_schedule_requests_failed_and_stale_titles_only(season: Season, monkeypatch: pytest.MonkeyPatch):
+    # Only the failed title: the done ones are current, other.s01e01 never ran.
+    requests = _schedule_tick(season)
+    assert list(requests) == ["bad.s02e01"]
+    assert requests["bad.s02e01"].run_key == "bad.s02e01:failed:2025-01-02"
+    assert requests["bad.s02e01"].tags["vcn/reason"] == "failed"
+
+    # show.s01e02's clusters as an older release made them: stale by code version.
+    season.instance.report_runless_asset_event(
+        dg.AssetMaterialization("face_clusters", partition="show.s01e02", tags={"dagster/code_version": "0.0.1"})
+    )
+    requests = _schedule_tick(season)
+    assert sorted(requests) == ["bad.s02e01", "show.s01e02"]
+    assert requests["show.s01e02"].run_key == "show.s01e02:code:2025-01-02"
+    assert _schedule_tick(season)["show.s01e02"].run_key == requests["show.s01e02"].run_key  # idempotent per day
+
+    # Another embedder configured: every title it embedded is stale by model.
+    current = schedules.current_models
+    monkeypatch.setattr(
+        schedules,
+        "current_models",
+        lambda face_models: {**current(face_models), schedules.face_embeddings.key: ("embedder", "sface:000000")},
+    )
+    requests = _schedule_tick(season)
+    assert {k: r.tags["vcn/reason"] for k, r in requests.items()} == {
+        "bad.s02e01": "failed",
+        "show.s01e01": "model",
+        "show.s01e02": "code+model",
+    }
+
+
+def test_season_backfill_on_a_webserver_goes_through_graphql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The GraphQL the command sends, answered by Dagster's own schema over this code location (no server)."""
+    from dagster._core.test_utils import in_process_test_workspace
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster_graphql.test.utils import execute_dagster_graphql
+
+    from vcn_dagster import backfills
+
+    (tmp_path / "dagster").mkdir()
+    repo = str(Path(__file__).resolve().parents[1])
+    origin = LoadableTargetOrigin(module_name="vcn_dagster.definitions", working_directory=repo)
+    with (
+        dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance,
+        in_process_test_workspace(instance, origin) as workspace,
+    ):
+        instance.add_dynamic_partitions("titles", ["show.s01e01", "show.s01e02", "show.s02e01"])
+
+        def answer(url: str, query: str, variables: dict | None = None, timeout: float = 10.0) -> dict:
+            assert url == "http://dagster:3000"
+            result = execute_dagster_graphql(workspace, query, variables)
+            return {"data": result.data, "errors": result.errors}
+
+        monkeypatch.setattr(backfills, "_graphql", answer)
+        launched = backfills.launch_season_backfill(instance, tmp_path / "home", "show.s01", "http://dagster:3000")
+        backfill = instance.get_backfill(launched.backfill_id)
+    assert launched.where == "http://dagster:3000" and launched.titles == ["show.s01e01", "show.s01e02"]
+    assert backfill.tags[SEASON_TAG] == "show.s01" and backfill.status == BulkActionStatus.REQUESTED
+    target = backfill.asset_backfill_data.target_subset
+    assert {p for _, p in target.iterate_asset_partitions()} == {"show.s01e01", "show.s01e02"}
+    assert dg.AssetKey("face_clusters") in target.asset_keys and dg.AssetKey("adapted_model") not in target.asset_keys
