@@ -17,9 +17,9 @@ from assets.identities import face_clusters
 from resources import MediaLibraryResource, WarehouseResource
 from resources.schemas import TABLES
 from videoclusternet.metrics import PredictionRows, evaluate, read_truth_csv
+from videoclusternet.video import VIDEO_EXTENSIONS
 
 EXPORT_COLUMNS = ["frame_idx", "timestamp", "x1", "y1", "x2", "y2", "track_id", "cluster_id"]
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".m4v", ".webm"}
 # The product's quality targets on footage with ground truth; below them the check warns.
 TARGETS = {"face_bcubed_f": 0.95, "face_wcp": 0.97, "detection_recall": 0.9}
 CLUSTER_RATIO = (0.9, 1.3)
@@ -42,7 +42,7 @@ def truth_file_for(video: Path) -> Path | None:
     if own.exists():
         return own
     shared = video.parent / "faces.csv"
-    videos = [p for p in video.parent.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES]
+    videos = [p for p in video.parent.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS]
     return shared if shared.exists() and len(videos) == 1 else None
 
 
@@ -102,6 +102,9 @@ def face_clusters_match_truth(
     truth = truth_file_for(Path(media.lookup(title)["path"]))
     if truth is None:
         return dg.AssetCheckResult(passed=True, metadata={"truth": "none next to the video"})
-    figures = evaluate_title(warehouse, title, truth, context.run.run_id)
+    try:
+        figures = evaluate_title(warehouse, title, truth, context.run.run_id)
+    except ValueError as exc:  # an unreadable truth file: say which and why, store nothing
+        return report(context, warehouse, [str(exc)], truth=str(truth))
     shown = [*TARGETS, "face_cluster_ratio", "face_nmi"]
     return report(context, warehouse, shortfalls(figures), truth=str(truth), **{k: round(figures[k], 4) for k in shown})

@@ -205,3 +205,24 @@ def test_truth_next_to_the_video_is_checked_on_every_run(home_env):
         .fetchone()
     )
     assert stored == (1,)
+
+
+def test_truth_is_found_beside_its_video_only(tmp_path):
+    from assets.evaluation import shortfalls, truth_file_for
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "a.mp4").touch()
+    assert truth_file_for(folder / "a.mp4") is None
+    (folder / "faces.csv").touch()
+    assert truth_file_for(folder / "a.mp4") == folder / "faces.csv"  # one video: the folder's truth is its own
+    (folder / "b.ts").touch()
+    assert truth_file_for(folder / "a.mp4") is None  # two videos: faces.csv could be either's
+    (folder / "a.faces.csv").touch()
+    assert truth_file_for(folder / "a.mp4") == folder / "a.faces.csv"
+    good = {"face_bcubed_f": 0.96, "face_wcp": 0.98, "detection_recall": 0.95, "face_cluster_ratio": 1.0}
+    assert shortfalls(good) == []
+    assert shortfalls({**good, "face_wcp": 0.9, "face_cluster_ratio": 1.5}) == [
+        "face_wcp 0.900 < 0.97",
+        "face_cluster_ratio 1.50 outside 0.9..1.3",
+    ]

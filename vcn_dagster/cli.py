@@ -151,25 +151,29 @@ def print_summary(warehouse, titles: list[str]) -> None:
     print("  or: vcn export TITLE --format csv;  vcn ui  (Dagster UI with these runs)")
 
 
-def export_rows(title: str) -> list[dict]:
-    """One row per detected face: the scorer's contract (cluster empty for faces of tracks set aside)."""
-    from assets.evaluation import scorer_rows
+def _known_title_warehouse(title: str):
+    """The home's warehouse, after a clear error for a title it does not know."""
     from resources import WarehouseResource
 
     home = _prepare_home()
-    con = WarehouseResource(home=str(home)).connect()
-    if not con.execute("SELECT count(*) FROM titles WHERE title = ?", [title]).fetchone()[0]:
+    warehouse = WarehouseResource(home=str(home))
+    if not warehouse.connect().execute("SELECT count(*) FROM titles WHERE title = ?", [title]).fetchone()[0]:
         raise SystemExit(f"title {title!r} is unknown in {home}; run `vcn run VIDEO` first")
-    return scorer_rows(con, title)
+    return warehouse
+
+
+def export_rows(title: str) -> list[dict]:
+    """One row per detected face: the scorer's contract (cluster empty for faces of tracks set aside)."""
+    from assets.evaluation import scorer_rows
+
+    return scorer_rows(_known_title_warehouse(title).connect(), title)
 
 
 def evaluate_title(title: str, truth: Path, iou_threshold: float = 0.4) -> dict:
     """Score a title's current clusters against a ground-truth CSV and append the figures to `evaluations`."""
     from assets.evaluation import evaluate_title as evaluate_stored
-    from resources import WarehouseResource
 
-    export_rows(title)  # a clear error for an unknown title
-    warehouse = WarehouseResource(home=str(_prepare_home()))
+    warehouse = _known_title_warehouse(title)
     figures = evaluate_stored(warehouse, title, truth, "vcn evaluate", iou_threshold)
     warehouse.sync_views()
     return figures

@@ -23,9 +23,8 @@ from resources.drops import DropFolderResource, DroppedFile
 from vcn_dagster.jobs import title_pipeline_job
 from vcn_dagster.partitions import titles_partitions
 from vcn_dagster.titles import MAX_KEY_LENGTH, title_key_from_filename, validate_title_key
-from videoclusternet.video import VideoError
+from videoclusternet.video import VIDEO_EXTENSIONS, VideoError
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".avi", ".m4v", ".webm", ".mpg", ".mpeg", ".ts", ".wmv"})
 # A file name with any of these is not trusted as a key, even after slugging: say what it became.
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f,/\\]|\.\.")
 # File systems with coarse timestamps (FAT, some network shares) round a change time down by up to 2 s.

@@ -29,6 +29,8 @@ FALLBACK_FPS = 25.0
 # (common with cut-down recordings whose header over-counts); earlier it is a broken file.
 MIN_DECODED_FRACTION = 0.9
 _HASH_CHUNK = 8 * 1024 * 1024
+# File names taken for videos: by the drop sensor, and when looking for ground truth beside a video.
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".avi", ".m4v", ".webm", ".mpg", ".mpeg", ".ts", ".wmv"})
 
 _ROTATIONS = {
     90: cv2.ROTATE_90_CLOCKWISE,
