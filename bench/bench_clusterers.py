@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench_pipeline import REPO, SHARED, VCN, run_clip, score, title_row, vcn_env, warm_model_cache
 
-CLUSTERERS = ["adaptive_merge", "average_link", "first_neighbour", "hdbscan"]
+from videoclusternet.clustering import CLUSTERERS
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from videoclusternet.clustering import (
     CLUSTERERS,
     AdaptiveMergeClusterer,
     AverageLinkClusterer,
+    CooccurrenceCutClusterer,
     FaceLoss,
     TrackFaces,
     cooccurring_pairs,
@@ -89,6 +90,44 @@ def test_average_link_threshold_and_names():
     assert make_clusterer("average_link", 0.5).describe() == "average_link(threshold=0.5)"
     with pytest.raises(ValueError, match="adaptive_merge"):
         make_clusterer("kmeans")
+
+
+def scene_tracks(gram: np.ndarray, tracks_per_person: int = 3, seed: int = 0) -> TrackFaces:
+    """Tracks of people whose centres have the cosine similarities `gram`; a track's faces agree closely."""
+    rng = np.random.default_rng(seed)
+    centres = np.linalg.cholesky(gram)
+    centres = np.hstack([centres, np.zeros((len(gram), 12))])
+    vectors, rows = [], []
+    for person, centre in enumerate(centres):
+        for k in range(tracks_per_person):
+            vectors.append(_unit(centre + 0.05 * rng.normal(size=(4, centre.size))))
+            rows += [person * tracks_per_person + k] * 4
+    return TrackFaces.from_embeddings(np.concatenate(vectors), np.array(rows), len(centres) * tracks_per_person)
+
+
+def test_cooccurrence_cut_stops_where_refusals_outweigh_merges():
+    # Four people, all alike (cosine 0.55), C and D a little less (0.45) and never on screen together;
+    # every other pair of people shares a frame once. A 0.3 threshold merges C with D; the cut, seeing
+    # the first proposals between people refused, stops before it.
+    gram = np.full((4, 4), 0.55)
+    gram[2, 3] = gram[3, 2] = 0.45
+    np.fill_diagonal(gram, 1.0)
+    faces = scene_tracks(gram)
+    cannot_link = {(3 * p, 3 * q) for p in range(4) for q in range(p + 1, 4) if (p, q) != (2, 3)}
+    truth = np.repeat(np.arange(4), 3)
+    labels, report = CooccurrenceCutClusterer().cut(faces, cannot_link)
+    assert same_partition(labels, truth) and not report.fallback
+    assert report.merges == 8 and report.similarity > 0.9
+    threshold = AverageLinkClusterer(threshold=0.3).fit(faces, cannot_link)
+    assert threshold[6] == threshold[9]  # C and D
+
+
+def test_cooccurrence_cut_falls_back_to_the_threshold_without_cooccurrences():
+    faces = people_tracks()
+    labels, report = CooccurrenceCutClusterer().cut(faces, set())
+    assert report.fallback and np.array_equal(labels, AverageLinkClusterer().fit(faces, set()))
+    empty = TrackFaces.from_embeddings(np.zeros((0, 4)), np.zeros(0, np.int64), 0)
+    assert len(CooccurrenceCutClusterer().fit(empty, set())) == 0
 
 
 def test_templates_weigh_faces_by_norm_and_cooccurrence():

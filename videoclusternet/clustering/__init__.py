@@ -1,7 +1,8 @@
 """Grouping face tracks into identities; every clusterer honours cannot-link pairs.
 
-`adaptive_merge` is VideoClusterNet's parameter-free clustering; the others are baselines for
-comparison: average-link with a cosine threshold, FINCH's first partition, and HDBSCAN.
+`adaptive_merge` is VideoClusterNet's parameter-free clustering and `cooccurrence_cut` a threshold-free
+average-link stopped by the title's own co-occurrences; the others are baselines for comparison:
+average-link with a cosine threshold, FINCH's first partition, and HDBSCAN.
 """
 
 from typing import Protocol
@@ -11,6 +12,7 @@ import numpy as np
 from videoclusternet.clustering.adaptive_merge import AdaptiveMergeClusterer
 from videoclusternet.clustering.agglomerative import AverageLinkClusterer
 from videoclusternet.clustering.constraints import cooccurring_pairs
+from videoclusternet.clustering.cooccurrence_cut import CooccurrenceCutClusterer
 from videoclusternet.clustering.density import HdbscanClusterer
 from videoclusternet.clustering.faces import FaceLoss, TrackFaces
 from videoclusternet.clustering.first_neighbour import FirstNeighbourClusterer
@@ -26,6 +28,7 @@ class Clusterer(Protocol):
 
 CLUSTERERS = (
     AdaptiveMergeClusterer.name,
+    CooccurrenceCutClusterer.name,
     AverageLinkClusterer.name,
     FirstNeighbourClusterer.name,
     HdbscanClusterer.name,
@@ -39,7 +42,9 @@ def make_clusterer(name: str, threshold: float = AverageLinkClusterer.threshold)
     """A clusterer by name; `threshold` is used only by the average-link baseline."""
     if name == AverageLinkClusterer.name:
         return AverageLinkClusterer(threshold=threshold)
-    factories = {c.name: c for c in (AdaptiveMergeClusterer, FirstNeighbourClusterer, HdbscanClusterer)}
+    factories = {
+        c.name: c for c in (AdaptiveMergeClusterer, CooccurrenceCutClusterer, FirstNeighbourClusterer, HdbscanClusterer)
+    }
     if name not in factories:
         raise ValueError(f"unknown clusterer {name!r}; choose one of {', '.join(CLUSTERERS)}")
     return factories[name]()
@@ -51,6 +56,7 @@ __all__ = [
     "AdaptiveMergeClusterer",
     "AverageLinkClusterer",
     "Clusterer",
+    "CooccurrenceCutClusterer",
     "FaceLoss",
     "FirstNeighbourClusterer",
     "HdbscanClusterer",

@@ -1,16 +1,69 @@
-"""Average-link agglomerative clustering of track templates with a cosine threshold.
+"""Average-link agglomerative clustering of track templates, and the merge stream it is built on.
 
-A baseline, named for what it is: it needs a similarity threshold. Merges that would put two
-co-occurring tracks in one cluster are refused.
+`average_link_merges` proposes merges strongest first and says of each whether co-occurrence
+allows it; the average-link baseline stops that stream at a cosine threshold, the co-occurrence cut
+(`cooccurrence_cut.py`) where the refusals start to outweigh the merges.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from videoclusternet.clustering.faces import TrackFaces
+from videoclusternet.clustering.union import ConstrainedUnion
+
+
+@dataclass(frozen=True)
+class MergeProposal:
+    similarity: float  # average-link similarity of the two clusters
+    a: int  # a track row of each cluster
+    b: int
+    allowed: bool  # False: the clusters hold two tracks seen in one frame, so they stay apart
+
+
+def average_link_merges(templates: np.ndarray, cannot_link: set[tuple[int, int]]) -> Iterator[MergeProposal]:
+    """The most similar pair of current clusters, again and again, until no pair is left.
+
+    An allowed pair is merged before it is yielded (Lance-Williams update of average linkage); a refused
+    pair is yielded once and never proposed again. Similarities fall as the stream goes on.
+    """
+    n = len(templates)
+    sim = (templates @ templates.T).astype(np.float64)
+    np.fill_diagonal(sim, -np.inf)
+    size = np.ones(n)
+    blocked = np.zeros((n, n), bool)
+    for a, b in cannot_link:
+        blocked[a, b] = blocked[b, a] = True
+    while n:
+        a, b = np.unravel_index(int(np.argmax(sim)), sim.shape)
+        best = float(sim[a, b])
+        if best == -np.inf:
+            return
+        if blocked[a, b]:
+            sim[a, b] = sim[b, a] = -np.inf
+            yield MergeProposal(best, int(a), int(b), False)
+            continue
+        # A dead cluster's row and column are -inf, so averages with it stay -inf.
+        sim[a] = (size[a] * sim[a] + size[b] * sim[b]) / (size[a] + size[b])
+        sim[:, a] = sim[a]
+        sim[a, a] = -np.inf
+        sim[b] = sim[:, b] = -np.inf
+        blocked[a] |= blocked[b]
+        blocked[:, a] = blocked[a]
+        size[a] += size[b]
+        yield MergeProposal(best, int(a), int(b), True)
+
+
+def labels_after(n: int, merges: list[MergeProposal]) -> np.ndarray:
+    """Cluster label (0..K-1, by first member) of each of n track rows after the allowed `merges`."""
+    union = ConstrainedUnion(n, set())
+    for m in merges:
+        if m.allowed:
+            union.join(m.a, m.b)
+    return union.labels()
 
 
 @dataclass(frozen=True)
@@ -26,33 +79,9 @@ class AverageLinkClusterer:
 
         `cannot_link` holds pairs of track rows that must stay apart.
         """
-        templates = faces.templates()
-        n = len(templates)
-        if n == 0:
-            return np.zeros(0, np.int64)
-        sim = (templates @ templates.T).astype(np.float64)
-        size = np.ones(n)
-        blocked = np.zeros((n, n), bool)
-        for a, b in cannot_link:
-            blocked[a, b] = blocked[b, a] = True
-        alive = np.ones(n, bool)
-        members = [[i] for i in range(n)]
-        np.fill_diagonal(sim, -np.inf)
-        while True:
-            score = np.where(blocked | ~alive[:, None] | ~alive[None, :], -np.inf, sim)
-            a, b = np.unravel_index(int(np.argmax(score)), score.shape)
-            if score[a, b] < self.threshold:
+        merges = []
+        for proposal in average_link_merges(faces.templates(), cannot_link):
+            if proposal.similarity < self.threshold:
                 break
-            # Lance-Williams update for average linkage; constraints follow the merged cluster.
-            sim[a] = (size[a] * sim[a] + size[b] * sim[b]) / (size[a] + size[b])
-            sim[:, a] = sim[a]
-            sim[a, a] = -np.inf
-            blocked[a] |= blocked[b]
-            blocked[:, a] = blocked[a]
-            size[a] += size[b]
-            alive[b] = False
-            members[a] += members[b]
-        labels = np.empty(n, np.int64)
-        for k, root in enumerate(sorted((min(members[i]), i) for i in np.flatnonzero(alive))):
-            labels[members[root[1]]] = k
-        return labels
+            merges.append(proposal)
+        return labels_after(faces.n_tracks, merges)

@@ -1,0 +1,61 @@
+"""Average-link clustering cut where the title's own co-occurrences say to stop: no threshold, no count.
+
+Average linkage proposes merges, most similar clusters first. Some proposals would put two tracks
+seen in the same frame (two people) into one cluster and are refused. While the proposals join
+tracks of one person, refusals are rare; once the similarity falls to the level of different
+people, most proposals are refused. The clustering is cut where the running count of allowed
+minus refused proposals peaks: every later stretch of proposals holds at least as many refusals.
+
+Co-occurrences are the only evidence of where "different people" begins, and the title supplies
+them itself, for whatever face model made the embeddings. A title with no refusal after the peak
+(nobody is ever on screen together) gives no such evidence: it falls back to the average-link
+threshold, and `cut` reports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from videoclusternet.clustering.agglomerative import AverageLinkClusterer, average_link_merges, labels_after
+from videoclusternet.clustering.faces import TrackFaces
+
+
+@dataclass
+class CutReport:
+    similarity: float  # of the last merge kept; NaN when nothing merged
+    merges: int
+    refusals: int  # refused proposals before the cut
+    fallback: bool  # True: no co-occurrence evidence, cut at the average-link threshold instead
+
+
+@dataclass(frozen=True)
+class CooccurrenceCutClusterer:
+    name = "cooccurrence_cut"
+    fallback_threshold: float = AverageLinkClusterer.threshold
+
+    def describe(self) -> str:
+        return self.name
+
+    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray:
+        """Cluster label (0..K-1, by first member) for each track row of `faces`."""
+        return self.cut(faces, cannot_link)[0]
+
+    def cut(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> tuple[np.ndarray, CutReport]:
+        """The labels, and where and why the merging stopped."""
+        proposals = list(average_link_merges(faces.templates(), cannot_link))
+        balance = np.cumsum([1 if p.allowed else -1 for p in proposals])
+        peak = int(np.argmax(balance)) + 1 if len(proposals) else 0
+        fallback = not any(not p.allowed for p in proposals[peak:])
+        if fallback:
+            peak = sum(1 for p in proposals if p.similarity >= self.fallback_threshold)
+        kept = proposals[:peak]
+        merged = [p for p in kept if p.allowed]
+        report = CutReport(
+            similarity=merged[-1].similarity if merged else float("nan"),
+            merges=len(merged),
+            refusals=len(kept) - len(merged),
+            fallback=fallback,
+        )
+        return labels_after(faces.n_tracks, kept), report
