@@ -13,6 +13,7 @@ from videoclusternet.clustering import (
     cooccurring_pairs,
     make_clusterer,
 )
+from videoclusternet.clustering.agglomerative import average_link_merges
 from videoclusternet.clustering.constraints import split_conflicts
 
 
@@ -128,6 +129,40 @@ def test_cooccurrence_cut_falls_back_to_the_threshold_without_cooccurrences():
     assert report.fallback and np.array_equal(labels, AverageLinkClusterer().fit(faces, set()))
     empty = TrackFaces.from_embeddings(np.zeros((0, 4)), np.zeros(0, np.int64), 0)
     assert len(CooccurrenceCutClusterer().fit(empty, set())) == 0
+
+
+def scan_merges(templates, cannot_link):
+    """The merge stream by scanning the whole similarity matrix at every step: the reference."""
+    sim = templates @ templates.T
+    np.fill_diagonal(sim, -np.inf)
+    size = np.ones(len(sim))
+    blocked = np.zeros(sim.shape, bool)
+    for a, b in cannot_link:
+        blocked[a, b] = blocked[b, a] = True
+    out = []
+    while np.isfinite(sim.max()):
+        a, b = np.unravel_index(int(np.argmax(sim)), sim.shape)
+        out.append((round(float(sim[a, b]), 9), int(a), int(b), not blocked[a, b]))
+        if blocked[a, b]:
+            sim[a, b] = sim[b, a] = -np.inf
+            continue
+        sim[a] = (size[a] * sim[a] + size[b] * sim[b]) / (size[a] + size[b])
+        sim[:, a] = sim[a]
+        sim[a, a] = sim[b, b] = -np.inf
+        sim[b] = sim[:, b] = -np.inf
+        blocked[a] |= blocked[b]
+        blocked[:, a] = blocked[a]
+        size[a] += size[b]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_merge_stream_matches_a_full_scan(seed):
+    rng = np.random.default_rng(seed)
+    templates = _unit(rng.normal(size=(60, 8)))
+    cannot_link = {tuple(sorted(rng.choice(60, 2, replace=False).tolist())) for _ in range(40)}
+    fast = [(round(p.similarity, 9), p.a, p.b, p.allowed) for p in average_link_merges(templates, cannot_link)]
+    assert fast == scan_merges(templates, cannot_link)
 
 
 def test_templates_weigh_faces_by_norm_and_cooccurrence():

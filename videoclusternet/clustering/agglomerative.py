@@ -31,21 +31,33 @@ def average_link_merges(templates: np.ndarray, cannot_link: set[tuple[int, int]]
     pair is yielded once and never proposed again. Similarities fall as the stream goes on.
     """
     n = len(templates)
+    if n == 0:
+        return
     sim = (templates @ templates.T).astype(np.float64)
     np.fill_diagonal(sim, -np.inf)
     size = np.ones(n)
     blocked = np.zeros((n, n), bool)
     for a, b in cannot_link:
         blocked[a, b] = blocked[b, a] = True
-    while n:
-        a, b = np.unravel_index(int(np.argmax(sim)), sim.shape)
-        best = float(sim[a, b])
+    # Each row's best partner, kept up to date, so a step costs O(n) instead of a scan of the matrix.
+    partner = np.argmax(sim, axis=1)
+    partner_sim = sim[np.arange(n), partner]
+
+    def refresh(rows: np.ndarray) -> None:
+        partner[rows] = np.argmax(sim[rows], axis=1)
+        partner_sim[rows] = sim[rows, partner[rows]]
+
+    while True:
+        a = int(np.argmax(partner_sim))
+        b, best = int(partner[a]), float(partner_sim[a])
         if best == -np.inf:
             return
         if blocked[a, b]:
             sim[a, b] = sim[b, a] = -np.inf
-            yield MergeProposal(best, int(a), int(b), False)
+            refresh(np.array([a, b]))
+            yield MergeProposal(best, min(a, b), max(a, b), False)
             continue
+        a, b = min(a, b), max(a, b)  # the lower row lives on
         # A dead cluster's row and column are -inf, so averages with it stay -inf.
         sim[a] = (size[a] * sim[a] + size[b] * sim[b]) / (size[a] + size[b])
         sim[:, a] = sim[a]
@@ -54,7 +66,10 @@ def average_link_merges(templates: np.ndarray, cannot_link: set[tuple[int, int]]
         blocked[a] |= blocked[b]
         blocked[:, a] = blocked[a]
         size[a] += size[b]
-        yield MergeProposal(best, int(a), int(b), True)
+        refresh(np.unique(np.concatenate([[a, b], np.flatnonzero((partner == a) | (partner == b))])))
+        closer = sim[:, a] > partner_sim
+        partner[closer], partner_sim[closer] = a, sim[closer, a]
+        yield MergeProposal(best, a, b, True)
 
 
 def labels_after(n: int, merges: list[MergeProposal]) -> np.ndarray:

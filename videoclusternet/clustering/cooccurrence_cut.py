@@ -9,7 +9,8 @@ minus refused proposals peaks: every later stretch of proposals holds at least a
 Co-occurrences are the only evidence of where "different people" begins, and the title supplies
 them itself, for whatever face model made the embeddings. A title with no refusal after the peak
 (nobody is ever on screen together) gives no such evidence: it falls back to the average-link
-threshold, and `cut` reports it.
+threshold, and `cut` reports it. Where people rarely share a frame, proposals between two of them are
+mostly allowed and the cut comes late: it suits titles where people are regularly on screen together.
 """
 
 from __future__ import annotations
