@@ -53,7 +53,7 @@ def adapted_model(
     pairs from inside tracks and coarse track-to-track matches; a registered MLflow model version."""
     # torch is imported here, not at module load: most runs never adapt, and it costs seconds to import.
     from videoclusternet.adaptation.adapt import adapt_backbone
-    from videoclusternet.adaptation.backbone import load_sface_backbone, onnx_trunk
+    from videoclusternet.adaptation.backbone import backbone_for, onnx_trunk
     from videoclusternet.adaptation.distill import DistillConfig
 
     title = context.partition_key
@@ -63,8 +63,9 @@ def adapted_model(
         track_of = warehouse.rows("face_track_members", title)["track"]
         kept = np.isin(track_of, face_track)
         cannot_link = cooccurring_pairs(frame_of[kept], track_of[kept])
-        model_path = Path(face_models.embedder().model_path)
-        backbone = load_sface_backbone(model_path)
+        embedder = face_models.embedder()
+        model_path = Path(embedder.model_path)
+        backbone = backbone_for(embedder)
         distill = DistillConfig(
             seed=config.seed,
             warmup_epochs=config.warmup_epochs,
@@ -171,7 +172,7 @@ def adapted_embeddings(
     """Embeddings of the same faces as `face_embeddings`, by the title's adapted model, loaded back from
     MLflow by the model URI that `adapted_model` recorded."""
     from videoclusternet.adaptation.adapt import embed_faces, same_trunk
-    from videoclusternet.adaptation.backbone import load_sface_backbone, onnx_trunk
+    from videoclusternet.adaptation.backbone import backbone_for, onnx_trunk
 
     title = context.partition_key
     with title_stage(context, warehouse, "adapted_embeddings"):
@@ -183,8 +184,9 @@ def adapted_embeddings(
         uri = record[0].asset_materialization.metadata["model_uri"].value
         where = device.resolve()
         model = mlflow_tracking.client().pytorch.load_model(uri)
-        model_path = Path(face_models.embedder().model_path)
-        base = load_sface_backbone(model_path)
+        embedder = face_models.embedder()
+        model_path = Path(embedder.model_path)
+        base = backbone_for(embedder)
         # A model adapted on the CPU kept the generic trunk: run that part in onnxruntime, which is faster.
         trunk = onnx_trunk(model_path, base) if where == "cpu" and same_trunk(model, base) else None
         faces, face_track, crops = training_faces(warehouse, title)

@@ -13,14 +13,19 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from videoclusternet.adaptation.adapt import adapt_backbone, embed_faces
 from videoclusternet.adaptation.backbone import (
     FaceBackbone,
     UnsupportedOpError,
+    backbone_for,
     backbone_from_onnx,
+    embedding_layer_input,
     load_sface_backbone,
+    onnx_trunk,
 )
+from videoclusternet.adaptation.distill import DistillConfig
 from videoclusternet.align import align_faces
-from videoclusternet.models import load_detector
+from videoclusternet.models import load_detector, load_embedder
 from videoclusternet.models.sface import SFaceEmbedder
 
 
@@ -165,3 +170,75 @@ def test_residual_graph_matches_onnxruntime(tmp_path):
     # A split inside the residual block would need two tensors across it.
     with pytest.raises(ValueError, match="cannot split"):
         backbone_from_onnx(path, split_at="c2")
+
+
+def _arcface_like_pack(folder: Path, dim: int = 64) -> Path:
+    """A small 112x112 recogniser shaped like insightface's ArcFace models: conv trunk, then
+    Flatten -> Gemm -> BatchNormalization, with no normalisation in the graph."""
+    rng = np.random.default_rng(1)
+
+    def init(name: str, values: np.ndarray) -> onnx.TensorProto:
+        return numpy_helper.from_array(values.astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["input.1", "w"], ["c"], name="conv", strides=[8, 8], kernel_shape=[8, 8]),
+        helper.make_node("PRelu", ["c", "slope"], ["p"], name="prelu"),
+        helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "g", "gb"], ["fc"], name="fc", transB=1),
+        helper.make_node("BatchNormalization", ["fc", "s", "b", "m", "v"], ["emb"], name="features"),
+    ]
+    inits = [
+        init("w", rng.normal(0, 0.1, (4, 3, 8, 8))),
+        init("slope", np.full((4, 1, 1), 0.25)),
+        init("g", rng.normal(0, 0.05, (dim, 4 * 14 * 14))),
+        init("gb", np.zeros(dim)),
+        init("s", np.ones(dim)),
+        init("b", np.zeros(dim)),
+        init("m", np.zeros(dim)),
+        init("v", np.ones(dim)),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "arcface_like",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [None, 3, 112, 112])],
+        [helper.make_tensor_value_info("emb", TensorProto.FLOAT, [None, dim])],
+        inits,
+    )
+    folder.mkdir()
+    _save(graph, folder / "w600k_tiny.onnx")
+    return folder
+
+
+def test_pack_embedders_get_a_torch_twin_and_adapt(tmp_path, sface, crops):
+    # SFace's file served as a pack's recogniser: split before its Flatten, normalised as the pack
+    # embedder decides (in the graph), it matches the pack embedder's own onnxruntime output.
+    pack = tmp_path / "sface_pack"
+    pack.mkdir()
+    (pack / "w600k_r50.onnx").symlink_to(sface.model_path)
+    embedder = load_embedder("insightface", cache_dir=tmp_path, pack_dir=pack)
+    twin = backbone_for(embedder)
+    with torch.no_grad():
+        out = twin(twin.preprocess(crops)).numpy()
+    assert twin.tail.input_name == embedding_layer_input(sface.model_path)
+    assert _max_rel_diff(out, embedder.embed(crops)) < 1e-5
+    # A 64-D ArcFace-style model (mean/std 127.5 outside the graph) adapts end to end on the CPU.
+    tiny = load_embedder("insightface", cache_dir=tmp_path, pack_dir=_arcface_like_pack(tmp_path / "tiny"))
+    base = backbone_for(tiny)
+    assert (base.input_mean, base.input_std, base.embedding_dim) == (127.5, 127.5, 64)
+    with torch.no_grad():
+        assert _max_rel_diff(base(base.preprocess(crops)).numpy(), tiny.embed(crops)) < 1e-4
+    quick = DistillConfig(warmup_epochs=1, rounds=1, epochs_per_round=1)
+    track = np.array([0, 0, 1, 1, 2, 2])
+    adapted = adapt_backbone(base, crops, track, {(0, 1)}, quick, trunk_features=onnx_trunk(tiny.model_path, base))
+    assert embed_faces(adapted.model, crops).shape == (6, 64)
+
+
+def test_onnx_export_takes_any_batch(backbone, crops, tmp_path):
+    from assets.adaptation import export_onnx
+
+    path = tmp_path / "adapted_embedder.onnx"
+    export_onnx(backbone, path)
+    x = backbone.preprocess(crops)
+    out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"data": x.numpy()})[0]
+    with torch.no_grad():
+        assert _max_rel_diff(out, backbone(x).numpy()) < 1e-5 and out.shape == (6, 128)

@@ -109,7 +109,7 @@ def adapt_backbone(
         mining.append(links)
         return links.pairs
 
-    result = self_distill(backbone, 128, inputs, face_index, mine, config, on_epoch)
+    result = self_distill(backbone, model.embedding_dim, inputs, face_index, mine, config, on_epoch)
     if whole:
         adapted = result.teacher.cpu()
     else:
@@ -153,4 +153,4 @@ def embed_faces(
             else:
                 total = total + model.tail(trunk_features(view).to(device)).cpu()
         out.append(total.numpy())
-    return np.concatenate(out) if out else np.zeros((0, 128), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, model.embedding_dim), np.float32)

@@ -128,6 +128,17 @@ class FaceBackbone(nn.Module):
     def trunk_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)
 
+    @property
+    def embedding_dim(self) -> int:
+        """Length of the embedding (128 for SFace, 512 for insightface's ArcFace models)."""
+        w, h = self.input_size
+        training = self.training
+        self.eval()  # one zero image through BatchNorm in training mode would fail
+        with torch.no_grad():
+            dim = int(self(torch.zeros(1, 3, h, w, device=next(self.parameters()).device)).shape[-1])
+        self.train(training)
+        return dim
+
     def preprocess(self, crops_uint8_bgr: np.ndarray) -> torch.Tensor:
         """[N,H,W,3] uint8 BGR crops -> the float32 NCHW tensor insightface's ArcFaceONNX feeds the session.
 
@@ -250,7 +261,10 @@ class _Flatten(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         axis = self.axis % x.dim() if self.axis < 0 else self.axis
-        return x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
+        if axis == 0:
+            return x.reshape(1, -1)
+        # No sizes computed in Python: an ONNX export keeps the batch dynamic.
+        return x.flatten(axis).flatten(0, axis - 1)
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"
@@ -386,6 +400,25 @@ def load_sface_backbone(model_path: Path) -> FaceBackbone:
     SFaceEmbedder pins insightface to (mean 0, std 1).
     """
     return backbone_from_onnx(model_path, SFACE_SPLIT, input_mean=0.0, input_std=1.0)
+
+
+def embedding_layer_input(model_path: Path) -> str:
+    """The tensor the graph's Flatten reads: where ArcFace-family recognisers leave the spatial trunk for
+    their embedding layers (flatten -> fully connected -> batch norm)."""
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    flatten = [n for n in graph.node if n.op_type == "Flatten"]
+    if len(flatten) != 1:
+        raise ValueError(f"{model_path} has {len(flatten)} Flatten nodes; expected one before its embedding layer")
+    return flatten[0].input[0]
+
+
+def backbone_for(embedder) -> FaceBackbone:  # embedder: videoclusternet.models.Embedder
+    """The torch twin of the pipeline's embedder: SFace, or the ArcFace model of a user's insightface pack
+    (split before its embedding layer, normalised as the embedder normalises)."""
+    path = Path(embedder.model_path)
+    if embedder.name == "sface":
+        return load_sface_backbone(path)
+    return backbone_from_onnx(path, embedding_layer_input(path), embedder.input_mean, embedder.input_std)
 
 
 def onnx_trunk(model_path: Path, backbone: FaceBackbone) -> Callable[[np.ndarray], torch.Tensor]:

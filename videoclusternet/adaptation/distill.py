@@ -167,7 +167,7 @@ def self_distill(
                     pt.mul_(config.teacher_momentum).add_(ps.detach(), alpha=1 - config.teacher_momentum)
                 batch_center = torch.cat([ta, tb]).mean(dim=0)
                 center = center * config.center_momentum + batch_center * (1 - config.center_momentum)
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         stats = {"epoch": epoch, "loss": float(np.mean(losses)), "links": len(links), "joint": float(phase == "joint")}
         result.epochs.append(stats)
         if on_epoch:

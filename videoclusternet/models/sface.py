@@ -38,6 +38,14 @@ class ArcFaceLikeEmbedder:
         self.dim = int(model.output_shape[-1])
         self.batch_size = batch_size
 
+    @property
+    def input_mean(self) -> float:
+        return float(self._model.input_mean)
+
+    @property
+    def input_std(self) -> float:
+        return float(self._model.input_std)
+
     def _run(self, crops: np.ndarray) -> np.ndarray:
         # get_feat: BGR->RGB swap, (x - mean) / std, one session.run for the whole chunk.
         return np.asarray(self._model.get_feat(list(crops)), np.float32)
