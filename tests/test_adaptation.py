@@ -75,6 +75,19 @@ def test_adaptation_widens_the_identity_gap_on_held_out_tracks(training):
     assert adapted.intra_track_pairs > 0 and adapted.distill.epochs[-1]["joint"] == 1.0
 
 
+def test_whole_backbone_path_trains_the_trunk(training):
+    # What a GPU runs, here on the CPU on 6 faces of each of two tracks: augmented crops through the
+    # whole network.
+    from videoclusternet.adaptation.adapt import embed_faces, same_trunk
+
+    _, face_track, crops, pairs, backbone, _ = training
+    subset = np.concatenate([np.flatnonzero(face_track == t)[:6] for t in np.unique(face_track)[:2]])
+    adapted = adapt_backbone(backbone, crops[subset], face_track[subset], pairs, QUICK, whole_backbone=True)
+    assert adapted.trained_whole_backbone and not same_trunk(adapted.model, backbone)
+    raw = embed_faces(adapted.model, crops[subset][:3])
+    assert raw.shape == (3, 128) and np.isfinite(raw).all()
+
+
 def test_same_seed_same_checkpoint(training):
     _, face_track, crops, pairs, backbone, _ = training
     subset = np.isin(face_track, np.unique(face_track)[:4])

@@ -57,14 +57,16 @@ def adapt_backbone(
     views: int = 3,
     on_epoch=None,
     trunk_features: Callable[[np.ndarray], torch.Tensor] | None = None,
+    whole_backbone: bool | None = None,
 ) -> Adaptation:
     """Adapt to the faces `crops` (aligned, uint8 BGR) whose tracks are `face_track` (track ids).
 
-    `cannot_link` holds pairs of track ids seen in the same frame: never linked. On the CPU the
-    frozen trunk's features come from `trunk_features` when given (e.g. `onnx_trunk`, faster than torch).
+    `cannot_link` holds pairs of track ids seen in the same frame: never linked. The whole backbone
+    trains on a GPU (`whole_backbone=None`), only the tail elsewhere; then the frozen trunk's features
+    come from `trunk_features` when given (e.g. `onnx_trunk`, faster than torch).
     """
     dev = torch.device(device)
-    whole = dev.type == "cuda"
+    whole = dev.type == "cuda" if whole_backbone is None else whole_backbone
     torch.manual_seed(config.seed)
     tracks, face_index = np.unique(face_track, return_inverse=True)
     position = {int(t): i for i, t in enumerate(tracks)}
