@@ -32,6 +32,8 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
+from videoclusternet.models.sface import ArcFaceLikeEmbedder
+
 SFACE_SPLIT = "bn1"  # last BatchNormalization before dropout -> flatten -> Gemm -> fc1 (128-D)
 
 
@@ -412,7 +414,7 @@ def embedding_layer_input(model_path: Path) -> str:
     return flatten[0].input[0]
 
 
-def backbone_for(embedder) -> FaceBackbone:  # embedder: videoclusternet.models.Embedder
+def backbone_for(embedder: ArcFaceLikeEmbedder) -> FaceBackbone:
     """The torch twin of the pipeline's embedder: SFace, or the ArcFace model of a user's insightface pack
     (split before its embedding layer, normalised as the embedder normalises)."""
     path = Path(embedder.model_path)
