@@ -1,6 +1,7 @@
 """Face stages: detections with aligned crops, quality-filtered tracks, face embeddings."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -19,6 +20,7 @@ from assets.common import content_version, progress_bar, stage_version, title_as
 from assets.media import frames
 from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource
 from videoclusternet.embedding import choose_faces, faces_per_track, mirrored
+from videoclusternet.models.norms import norm_scale
 from videoclusternet.pipeline import (
     PROBE_FACES_PER_TRACK,
     DetectedFaces,
@@ -27,7 +29,7 @@ from videoclusternet.pipeline import (
     face_quality_score,
     track_faces,
 )
-from videoclusternet.quality import KEPT
+from videoclusternet.quality import KEPT, QualityPolicy
 from videoclusternet.shots import shot_of_frames
 from videoclusternet.types import FaceDetections, Shot
 
@@ -132,7 +134,10 @@ def face_tracks(
         faces = load_detected_faces(warehouse, title)
         fps = float(warehouse.rows("titles", title)["fps"][0])
         face_shot = shot_of_frames(load_shots(warehouse, title), faces.detections.frame_idx)
-        tracking = track_faces(faces, face_shot, fps, face_models.embedder())
+        embedder = face_models.embedder()
+        # The norm limits were measured with SFace: another embedder's are scaled to its own norms.
+        policy = QualityPolicy(norm_scale=norm_scale(embedder, Path(face_models.cache_dir)))
+        tracking = track_faces(faces, face_shot, fps, embedder, policy)
         s = tracking.summary
         norms = tracking.face_norms
         warehouse.write(

@@ -19,8 +19,10 @@ from videoclusternet.models import (
     load_detector,
     load_embedder,
 )
+from videoclusternet.models.norms import norm_scale, reference_faces
 from videoclusternet.models.sface import SFACE_FILE
 from videoclusternet.models.yunet import YUNET_FILE, bundled_model
+from videoclusternet.quality import QualityPolicy, derive_thresholds
 
 
 def _insightface_image(name: str) -> np.ndarray:
@@ -217,3 +219,25 @@ def test_yunet_max_side_maps_back_to_frame(group_faces, group, cache_dir):
 def test_score_threshold_is_applied(cache_dir, group):
     strict = load_detector("yunet", cache_dir=cache_dir, score_threshold=0.99)
     assert len(strict.detect(group)) < 6
+
+
+def test_norm_limits_follow_the_embedders_scale(tmp_path, cache_dir, sface):
+    # The same file served as a pack: the same norms. A model with other norms scales the limits.
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "w600k_r50.onnx").symlink_to(fold_quantized_onnx(bundled_model(SFACE_FILE), cache_dir))
+    same = load_embedder("insightface", cache_dir=cache_dir, pack_dir=pack)
+    assert norm_scale(sface, cache_dir) == 1.0
+    assert norm_scale(same, cache_dir) == pytest.approx(1.0, abs=1e-5)
+    assert len(reference_faces(cache_dir)) == 6
+
+    class Doubled:
+        name, version, dim = "doubled", "x", 128
+
+        def embed(self, crops):
+            return 2 * sface.embed(crops)
+
+    scale = norm_scale(Doubled(), cache_dir)
+    assert scale == pytest.approx(2.0, rel=1e-5)
+    sharp = derive_thresholds(np.array([3.0, 3.1, 2.9]), QualityPolicy(norm_scale=scale))
+    assert (sharp.min_raw_norm, sharp.doubtful_norm) == pytest.approx((10.0, 13.0), rel=1e-5)

@@ -51,6 +51,7 @@ class QualityPolicy:
     norm_floor: float = 5.0
     doubtful_norm: float = 6.5
     doubtful_score: float = 0.5
+    norm_scale: float = 1.0  # the embedder's norms over SFace's (`models.norms.norm_scale`)
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,8 @@ def derive_thresholds(best_log_sharpness: np.ndarray, policy: QualityPolicy) -> 
         min_track_faces=policy.min_track_faces,
         min_face_px=policy.min_face_px,
         min_log_sharpness=sharp_fence if np.isfinite(sharp_fence) else -np.inf,
-        min_raw_norm=policy.norm_floor,
-        doubtful_norm=policy.doubtful_norm,
+        min_raw_norm=policy.norm_floor * policy.norm_scale,
+        doubtful_norm=policy.doubtful_norm * policy.norm_scale,
         doubtful_score=policy.doubtful_score,
     )
 
