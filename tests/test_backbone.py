@@ -229,8 +229,13 @@ def test_pack_embedders_get_a_torch_twin_and_adapt(tmp_path, sface, crops):
         assert _max_rel_diff(base(base.preprocess(crops)).numpy(), tiny.embed(crops)) < 1e-4
     quick = DistillConfig(warmup_epochs=1, rounds=1, epochs_per_round=1)
     track = np.array([0, 0, 1, 1, 2, 2])
-    adapted = adapt_backbone(base, crops, track, {(0, 1)}, quick, trunk_features=onnx_trunk(tiny.model_path, base))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    trunk = onnx_trunk(tiny.model_path, base, cache)
+    adapted = adapt_backbone(base, crops, track, {(0, 1)}, quick, trunk_features=trunk)
     assert embed_faces(adapted.model, crops).shape == (6, 64)
+    # The trunk cut out for onnxruntime lands in the cache, not in the user's pack folder.
+    assert [p.name for p in (tmp_path / "tiny").iterdir()] == ["w600k_tiny.onnx"] and len(list(cache.iterdir())) == 1
 
 
 def test_onnx_export_takes_any_batch(backbone, crops, tmp_path):

@@ -423,16 +423,17 @@ def backbone_for(embedder: ArcFaceLikeEmbedder) -> FaceBackbone:
     return backbone_from_onnx(path, embedding_layer_input(path), embedder.input_mean, embedder.input_std)
 
 
-def onnx_trunk(model_path: Path, backbone: FaceBackbone) -> Callable[[np.ndarray], torch.Tensor]:
+def onnx_trunk(model_path: Path, backbone: FaceBackbone, cache_dir: Path) -> Callable[[np.ndarray], torch.Tensor]:
     """The backbone's trunk run by onnxruntime instead of torch: crops (uint8 BGR) -> trunk features.
 
     The same weights and preprocessing, about 2-3x faster on the CPU, for when the trunk stays frozen.
-    The sub-model is cut out of the ONNX file once and kept beside it.
+    The sub-model is cut out of the ONNX file once and kept in `cache_dir`, named by the file's hash: never
+    in a user's model pack folder, which may be read-only and whose every .onnx file the pack loader reads.
     """
-    from videoclusternet.models.base import ort_session
+    from videoclusternet.models.base import file_sha256_short, ort_session
 
     split = backbone.trunk.output_name
-    trunk_path = model_path.with_name(f"{model_path.stem}.trunk-{split}.onnx")
+    trunk_path = Path(cache_dir) / f"{model_path.stem}-{file_sha256_short(model_path)}.trunk-{split}.onnx"
     if not trunk_path.exists():
         tmp = trunk_path.with_suffix(f".{os.getpid()}.tmp")
         onnx.utils.extract_model(str(model_path), str(tmp), [backbone.trunk.input_name], [split])
