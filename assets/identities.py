@@ -24,9 +24,10 @@ from videoclusternet.quality import KEPT
 
 
 class ClustersConfig(dg.Config):
+    # "auto": average-link (best on the evaluation clips, see the README's clustering table) for SFace's
+    # embeddings, for which its threshold was chosen; "cooccurrence_cut" for another model's. Or a name:
     # "adaptive_merge" is VideoClusterNet's parameter-free clustering; "cooccurrence_cut", "first_neighbour"
-    # (FINCH's first partition) and "hdbscan" are the other threshold-free options. Average-link stays the
-    # default while it scores best on the evaluation clips (see the README's clustering table).
+    # (FINCH's first partition) and "hdbscan" are the other threshold-free options.
     clusterer: str = DEFAULT_CLUSTERER
     threshold: float = 0.3  # cosine similarity for the average-link baseline
     # The title's adapted model's embeddings, or the generic model's. Off by default: on the evaluation
@@ -42,10 +43,12 @@ def face_clusters(
     `identities` row per cluster: tracks, faces, screen seconds, first/last seen, a representative face."""
     title = context.partition_key
     try:
-        clusterer = make_clusterer(config.clusterer, config.threshold)
+        make_clusterer(config.clusterer, config.threshold)  # a wrong name fails here, before the title is touched
     except ValueError as exc:
         raise dg.Failure(str(exc)) from exc
     with title_stage(context, warehouse, "face_clusters"):
+        family = generic_embedder(warehouse, title).split(":")[0]
+        clusterer = make_clusterer(config.clusterer, config.threshold, embedder=family)
         started = time.perf_counter()
         emb = warehouse.read_artifact(title, "adapted_embeddings" if config.use_adapted else "embeddings")
         raw = emb.column("raw").to_numpy(zero_copy_only=False)
@@ -94,6 +97,11 @@ def embeddings_model_version(warehouse: WarehouseResource, title: str, adapted: 
     if adapted:
         row = warehouse.rows("adapted_models", title)
         return f"{row['registered_model'][0]}/{row['model_version'][0]}"
+    return generic_embedder(warehouse, title)
+
+
+def generic_embedder(warehouse: WarehouseResource, title: str) -> str:
+    """`<embedder>:<hash>` of the generic model that embedded the title's faces ("" for no faces)."""
     embedder = warehouse.rows("track_embeddings", title)["embedder"]
     return str(embedder[0]) if len(embedder) else ""
 

@@ -89,6 +89,9 @@ def test_average_link_threshold_and_names():
     labels = AverageLinkClusterer(threshold=0.5).fit(faces, set())
     assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
     assert make_clusterer("average_link", 0.5).describe() == "average_link(threshold=0.5)"
+    # auto: the cosine threshold where it was chosen (SFace), the co-occurrence cut for other models
+    assert make_clusterer("auto", 0.5).describe() == "average_link(threshold=0.5)"
+    assert make_clusterer("auto", embedder="insightface").describe() == "cooccurrence_cut"
     with pytest.raises(ValueError, match="adaptive_merge"):
         make_clusterer("kmeans")
 

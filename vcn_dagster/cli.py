@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from videoclusternet.clustering import CLUSTERERS, DEFAULT_CLUSTERER
+from videoclusternet.clustering import AUTO, CLUSTERERS, DEFAULT_CLUSTERER
 
 STAGES = [
     "frames",
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     p_export.add_argument("--out", type=Path)
     p_cluster = sub.add_parser("cluster", help="re-cluster a processed title with other settings")
     p_cluster.add_argument("title")
-    p_cluster.add_argument("--clusterer", default=DEFAULT_CLUSTERER, choices=CLUSTERERS)
+    p_cluster.add_argument("--clusterer", default=DEFAULT_CLUSTERER, choices=(AUTO, *CLUSTERERS))
     p_cluster.add_argument("--threshold", type=float, default=0.3)
     p_cluster.add_argument("--adapted", action="store_true", help="use the title's adapted model's embeddings")
     p_eval = sub.add_parser("evaluate", help="score a title against ground truth and keep the figures")

@@ -33,24 +33,33 @@ CLUSTERERS = (
     FirstNeighbourClusterer.name,
     HdbscanClusterer.name,
 )
-# The best on the evaluation clips so far (README: clustering table); adaptive_merge under-merges on the
-# generic model's embeddings, where a track's own faces agree far more than two tracks of one person.
-DEFAULT_CLUSTERER = AverageLinkClusterer.name
+# "auto": average-link, the best on the evaluation clips so far (README: clustering table), where its
+# threshold means something, else the threshold-free co-occurrence cut. adaptive_merge under-merges on
+# the generic model's embeddings, where a track's own faces agree far more than two tracks of one person.
+AUTO = "auto"
+DEFAULT_CLUSTERER = AUTO
 
 
-def make_clusterer(name: str, threshold: float = AverageLinkClusterer.threshold) -> Clusterer:
-    """A clusterer by name; `threshold` is used only by the average-link baseline."""
+def make_clusterer(name: str, threshold: float = AverageLinkClusterer.threshold, embedder: str = "sface") -> Clusterer:
+    """A clusterer by name; `threshold` is used only by the average-link baseline.
+
+    `auto` picks average-link for embeddings of SFace (or of a model adapted from it), on whose cosine
+    scale its threshold was chosen, and `cooccurrence_cut` for any other `embedder` family's.
+    """
+    if name == AUTO:
+        name = AverageLinkClusterer.name if embedder == "sface" else CooccurrenceCutClusterer.name
     if name == AverageLinkClusterer.name:
         return AverageLinkClusterer(threshold=threshold)
     factories = {
         c.name: c for c in (AdaptiveMergeClusterer, CooccurrenceCutClusterer, FirstNeighbourClusterer, HdbscanClusterer)
     }
     if name not in factories:
-        raise ValueError(f"unknown clusterer {name!r}; choose one of {', '.join(CLUSTERERS)}")
+        raise ValueError(f"unknown clusterer {name!r}; choose one of {', '.join((AUTO, *CLUSTERERS))}")
     return factories[name]()
 
 
 __all__ = [
+    "AUTO",
     "CLUSTERERS",
     "DEFAULT_CLUSTERER",
     "AdaptiveMergeClusterer",
