@@ -19,6 +19,7 @@ from assets.common import stage_version, title_asset, title_stage
 from assets.faces import face_embeddings
 from resources import WarehouseResource
 from videoclusternet.clustering import DEFAULT_CLUSTERER, make_clusterer
+from videoclusternet.clustering.cooccurrence_cut import CutReport
 from videoclusternet.pipeline import cluster_tracks
 from videoclusternet.quality import KEPT
 
@@ -84,12 +85,21 @@ def face_clusters(
             "kept_tracks": len(kept),
             "cannot_link_pairs": result.cannot_link_pairs,
             "clusterer": clusterer.describe(),
+            **cut_metadata(result.cut),
             "distance": result.loss,
             "model_version": model_version,
             "embeddings": "adapted" if config.use_adapted else "base",
             "seconds": round(seconds, 3),
         }
     )
+
+
+def cut_metadata(cut: CutReport | None) -> dict:
+    """Where the co-occurrence cut stopped, and whether it had to fall back to the threshold."""
+    if cut is None:
+        return {}
+    where = {} if np.isnan(cut.similarity) else {"cut_at_similarity": round(cut.similarity, 4)}
+    return {**where, "cut_merges": cut.merges, "cut_refusals": cut.refusals, "cut_fell_back_to_threshold": cut.fallback}
 
 
 def embeddings_model_version(warehouse: WarehouseResource, title: str, adapted: bool) -> str:

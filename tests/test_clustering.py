@@ -180,3 +180,24 @@ def test_split_conflicts_separates_cooccurring_members_only():
     templates = _unit([[1, 0], [0.9, 0.1], [0.8, 0.2], [0, 1]])
     labels = split_conflicts(np.array([0, 0, 0, 1]), {(0, 2)}, templates)
     assert labels[0] != labels[2] and labels[1] in (labels[0], labels[2]) and labels[3] not in labels[:3]
+
+
+def test_cluster_tracks_reports_where_the_cut_stopped():
+    from videoclusternet.pipeline import cluster_tracks
+
+    faces = people_tracks((0, 0, 1, 1))
+    # Tracks 10 and 12 (two people) share frame 5; every other detection has a frame of its own.
+    track_of = np.array([10, 12, 11, 13])
+    frames = np.array([5, 5, 6, 7])
+    kept = np.array([10, 11, 12, 13])
+    result = cluster_tracks(
+        kept, kept[faces.track_row], faces.embeddings, frames, track_of, make_clusterer("cooccurrence_cut")
+    )
+    assert same_partition(result.labels, (0, 0, 1, 1)) and result.cut is not None
+    assert not result.cut.fallback and result.cut.merges == 2 and result.cut.refusals == 0
+    assert (
+        cluster_tracks(
+            kept, kept[faces.track_row], faces.embeddings, frames, track_of, make_clusterer("average_link")
+        ).cut
+        is None
+    )

@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 
 from videoclusternet.align import align_faces
-from videoclusternet.clustering import Clusterer, FaceLoss, TrackFaces, cooccurring_pairs
+from videoclusternet.clustering import Clusterer, CooccurrenceCutClusterer, FaceLoss, TrackFaces, cooccurring_pairs
+from videoclusternet.clustering.cooccurrence_cut import CutReport
 from videoclusternet.embedding import choose_faces
 from videoclusternet.models import Detector, Embedder
 from videoclusternet.quality import (
@@ -246,6 +247,7 @@ class Clustering:
     cannot_link_pairs: int
     loss: str  # the face-to-face loss the clusterer saw: cosine or self_distillation
     seconds: float
+    cut: CutReport | None = None  # where the co-occurrence cut stopped, for that clusterer
 
 
 def cluster_tracks(
@@ -268,8 +270,12 @@ def cluster_tracks(
     kept_mask = np.isin(track_of, kept_tracks)
     pairs = cooccurring_pairs(frame_idx[kept_mask], track_of[kept_mask])
     cannot_link = {(index[a], index[b]) for a, b in pairs}
-    labels = clusterer.fit(faces, cannot_link) if len(kept_tracks) else np.zeros(0, np.int64)
-    return Clustering(kept_tracks, labels, len(cannot_link), faces.loss.name, time.perf_counter() - started)
+    cut = None
+    if isinstance(clusterer, CooccurrenceCutClusterer):
+        labels, cut = clusterer.cut(faces, cannot_link)
+    else:
+        labels = clusterer.fit(faces, cannot_link) if len(kept_tracks) else np.zeros(0, np.int64)
+    return Clustering(kept_tracks, labels, len(cannot_link), faces.loss.name, time.perf_counter() - started, cut)
 
 
 def encode_jpeg(crop: np.ndarray, quality: int = 95) -> bytes:
