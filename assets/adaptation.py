@@ -64,7 +64,7 @@ def adapted_model(
         kept = np.isin(track_of, face_track)
         cannot_link = cooccurring_pairs(frame_of[kept], track_of[kept])
         embedder = face_models.embedder()
-        model_path, cache = Path(embedder.model_path), Path(face_models.cache_dir)
+        cache = Path(face_models.cache_dir)
         backbone = backbone_for(embedder)
         distill = DistillConfig(
             seed=config.seed,
@@ -92,7 +92,7 @@ def adapted_model(
                 cannot_link,
                 distill,
                 device=where,
-                trunk_features=onnx_trunk(model_path, backbone, cache) if where == "cpu" else None,
+                trunk_features=onnx_trunk(embedder, backbone, cache) if where == "cpu" else None,
                 on_epoch=lambda s: mlflow.log_metrics({"loss": s["loss"], "links": s["links"]}, step=int(s["epoch"])),
             )
             seconds = time.perf_counter() - started
@@ -185,11 +185,10 @@ def adapted_embeddings(
         where = device.resolve()
         model = mlflow_tracking.client().pytorch.load_model(uri)
         embedder = face_models.embedder()
-        model_path = Path(embedder.model_path)
         base = backbone_for(embedder)
         # A model adapted on the CPU kept the generic trunk: run that part in onnxruntime, which is faster.
         cpu_trunk = where == "cpu" and same_trunk(model, base)
-        trunk = onnx_trunk(model_path, base, Path(face_models.cache_dir)) if cpu_trunk else None
+        trunk = onnx_trunk(embedder, base, Path(face_models.cache_dir)) if cpu_trunk else None
         faces, face_track, crops = training_faces(warehouse, title)
         started = time.perf_counter()
         raw = embed_faces(model, crops, where, trunk)

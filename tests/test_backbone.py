@@ -231,7 +231,7 @@ def test_pack_embedders_get_a_torch_twin_and_adapt(tmp_path, sface, crops):
     track = np.array([0, 0, 1, 1, 2, 2])
     cache = tmp_path / "cache"
     cache.mkdir()
-    trunk = onnx_trunk(tiny.model_path, base, cache)
+    trunk = onnx_trunk(tiny, base, cache)
     adapted = adapt_backbone(base, crops, track, {(0, 1)}, quick, trunk_features=trunk)
     assert embed_faces(adapted.model, crops).shape == (6, 64)
     # The trunk cut out for onnxruntime lands in the cache, not in the user's pack folder.

@@ -32,7 +32,7 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from videoclusternet.models.sface import ArcFaceLikeEmbedder
+from videoclusternet.models.sface import ArcFaceLikeEmbedder, SFaceEmbedder
 
 SFACE_SPLIT = "bn1"  # last BatchNormalization before dropout -> flatten -> Gemm -> fc1 (128-D)
 
@@ -418,22 +418,26 @@ def backbone_for(embedder: ArcFaceLikeEmbedder) -> FaceBackbone:
     """The torch twin of the pipeline's embedder: SFace, or the ArcFace model of a user's insightface pack
     (split before its embedding layer, normalised as the embedder normalises)."""
     path = Path(embedder.model_path)
-    if embedder.name == "sface":
+    if embedder.name == SFaceEmbedder.name:
         return load_sface_backbone(path)
     return backbone_from_onnx(path, embedding_layer_input(path), embedder.input_mean, embedder.input_std)
 
 
-def onnx_trunk(model_path: Path, backbone: FaceBackbone, cache_dir: Path) -> Callable[[np.ndarray], torch.Tensor]:
+def onnx_trunk(
+    embedder: ArcFaceLikeEmbedder, backbone: FaceBackbone, cache_dir: Path
+) -> Callable[[np.ndarray], torch.Tensor]:
     """The backbone's trunk run by onnxruntime instead of torch: crops (uint8 BGR) -> trunk features.
 
     The same weights and preprocessing, about 2-3x faster on the CPU, for when the trunk stays frozen.
-    The sub-model is cut out of the ONNX file once and kept in `cache_dir`, named by the file's hash: never
-    in a user's model pack folder, which may be read-only and whose every .onnx file the pack loader reads.
+    The sub-model is cut out of the embedder's ONNX file once and kept in `cache_dir`, named by the file's
+    hash (the embedder's version): never in a user's model pack folder, which may be read-only and whose
+    every .onnx file the pack loader reads.
     """
-    from videoclusternet.models.base import file_sha256_short, ort_session
+    from videoclusternet.models.base import ort_session
 
+    model_path = Path(embedder.model_path)
     split = backbone.trunk.output_name
-    trunk_path = Path(cache_dir) / f"{model_path.stem}-{file_sha256_short(model_path)}.trunk-{split}.onnx"
+    trunk_path = Path(cache_dir) / f"{model_path.stem}-{embedder.version}.trunk-{split}.onnx"
     if not trunk_path.exists():
         tmp = trunk_path.with_suffix(f".{os.getpid()}.tmp")
         onnx.utils.extract_model(str(model_path), str(tmp), [backbone.trunk.input_name], [split])

@@ -48,7 +48,7 @@ class CooccurrenceCutClusterer:
         proposals = list(average_link_merges(faces.templates(), cannot_link))
         balance = np.cumsum([1 if p.allowed else -1 for p in proposals])
         peak = int(np.argmax(balance)) + 1 if len(proposals) else 0
-        fallback = not any(not p.allowed for p in proposals[peak:])
+        fallback = all(p.allowed for p in proposals[peak:])
         if fallback:
             peak = sum(1 for p in proposals if p.similarity >= self.fallback_threshold)
         kept = proposals[:peak]

@@ -35,7 +35,7 @@ def reference_faces(cache_dir: Path) -> np.ndarray:
 @lru_cache(maxsize=8)
 def norm_scale(embedder: Embedder, cache_dir: Path) -> float:
     """The embedder's median raw norm over SFace's, on the reference faces (1.0 for SFace itself)."""
-    if isinstance(embedder, SFaceEmbedder):
+    if embedder.name == SFaceEmbedder.name:
         return 1.0
     faces = reference_faces(Path(cache_dir))
     own = np.median(np.linalg.norm(embedder.embed(faces), axis=1))
