@@ -48,8 +48,8 @@ def face_clusters(
     except ValueError as exc:
         raise dg.Failure(str(exc)) from exc
     with title_stage(context, warehouse, "face_clusters"):
-        family = generic_embedder(warehouse, title).split(":")[0]
-        clusterer = make_clusterer(config.clusterer, config.threshold, embedder=family)
+        generic = generic_embedder(warehouse, title)
+        clusterer = make_clusterer(config.clusterer, config.threshold, embedder=generic.split(":")[0])
         started = time.perf_counter()
         emb = warehouse.read_artifact(title, "adapted_embeddings" if config.use_adapted else "embeddings")
         raw = emb.column("raw").to_numpy(zero_copy_only=False)
@@ -61,7 +61,7 @@ def face_clusters(
         result = cluster_tracks(
             kept, face_track, np.stack(raw) if len(raw) else np.zeros((0, 1)), detections["frame"], track_of, clusterer
         )
-        model_version = embeddings_model_version(warehouse, title, config.use_adapted)
+        model_version = adapted_model_version(warehouse, title) if config.use_adapted else generic
         warehouse.write(
             "cluster_assignments",
             title,
@@ -102,12 +102,10 @@ def cut_metadata(cut: CutReport | None) -> dict:
     return {**where, "cut_merges": cut.merges, "cut_refusals": cut.refusals, "cut_fell_back_to_threshold": cut.fallback}
 
 
-def embeddings_model_version(warehouse: WarehouseResource, title: str, adapted: bool) -> str:
-    """`vcn-<series>/<version>` for an adapted model, `<embedder>:<hash>` for the generic one."""
-    if adapted:
-        row = warehouse.rows("adapted_models", title)
-        return f"{row['registered_model'][0]}/{row['model_version'][0]}"
-    return generic_embedder(warehouse, title)
+def adapted_model_version(warehouse: WarehouseResource, title: str) -> str:
+    """`vcn-<series>/<version>` of the title's adapted model."""
+    row = warehouse.rows("adapted_models", title)
+    return f"{row['registered_model'][0]}/{row['model_version'][0]}"
 
 
 def generic_embedder(warehouse: WarehouseResource, title: str) -> str:
