@@ -88,6 +88,32 @@ def test_whole_backbone_path_trains_the_trunk(training):
     assert raw.shape == (3, 128) and np.isfinite(raw).all()
 
 
+def test_warmup_on_cached_backbone_outputs_equals_running_the_backbone():
+    # While the backbone is frozen the teacher's equals the student's: a warm-up on outputs computed
+    # once must train the head exactly as a warm-up that runs the backbone every step.
+    import torch
+    from torch import nn
+
+    from videoclusternet.adaptation.distill import self_distill
+
+    torch.manual_seed(0)
+    network = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 8))
+    x = torch.randn(24, 10)
+    with torch.no_grad():
+        outputs = network(x)
+    face_track = np.repeat(np.arange(6), 4)
+    config = DistillConfig(warmup_epochs=3, rounds=0, batch_size=8)
+    runs = [
+        self_distill(network, 8, lambda idx, rng: x[idx], face_track, lambda m: [(0, 1)], config, warmup_inputs=cached)
+        for cached in (None, lambda idx, rng: outputs[idx])
+    ]
+    assert [e["loss"] for e in runs[0].epochs] == pytest.approx([e["loss"] for e in runs[1].epochs], rel=1e-5)
+    for a, b in zip(runs[0].head.parameters(), runs[1].head.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+    # The backbone stays what it was (the teacher's moving average only rounds it).
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(runs[1].teacher.parameters(), network.parameters()))
+
+
 def test_same_seed_same_checkpoint(training):
     _, face_track, crops, pairs, backbone, _ = training
     subset = np.isin(face_track, np.unique(face_track)[:4])

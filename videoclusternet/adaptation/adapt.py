@@ -2,7 +2,7 @@
 
 On the CPU only the last layers train, on trunk features computed once for a few augmented views
 of each face, so an episode adapts in minutes. With a GPU the whole backbone trains on freshly
-augmented crops.
+augmented crops, after a warm-up of the head on the frozen network's outputs for a few views.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch import nn
 
 from videoclusternet.adaptation.augment import augment, augmented_views
 from videoclusternet.adaptation.backbone import FaceBackbone
-from videoclusternet.adaptation.distill import DistillConfig, DistillResult, self_distill
+from videoclusternet.adaptation.distill import DistillConfig, DistillResult, InputFn, self_distill
 from videoclusternet.adaptation.pairs import link_tracks_by_likelihood
 
 
@@ -45,6 +45,26 @@ def checkpoint_sha256(model: nn.Module) -> str:
 @torch.no_grad()
 def _batched(fn: nn.Module, x: torch.Tensor, device: torch.device, batch: int = 128) -> torch.Tensor:
     return torch.cat([fn(x[i : i + batch].to(device)).cpu() for i in range(0, len(x), batch)])
+
+
+def _view_cache(
+    crops: np.ndarray, views: int, seed: int, features: Callable[[np.ndarray], torch.Tensor]
+) -> torch.Tensor:
+    """[N, views, ...]: `features` of each face's views (the crop, its mirror, random augmentations)."""
+    all_views = augmented_views(crops, views, seed)
+    return torch.stack(
+        [torch.cat([features(all_views[i : i + 128, v]) for i in range(0, len(crops), 128)]) for v in range(views)],
+        dim=1,
+    )
+
+
+def _from_cache(cached: torch.Tensor, device: torch.device) -> InputFn:
+    """Inputs drawn from one random cached view of each face."""
+
+    def inputs(idx: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        return cached[idx, rng.integers(cached.shape[1], size=len(idx))].to(device)
+
+    return inputs
 
 
 def adapt_backbone(
@@ -77,10 +97,15 @@ def adapt_backbone(
     }
     model = copy.deepcopy(base).eval()
     trunk, tail, preprocess = model.trunk, model.tail, model.preprocess
+    warmup_inputs = None
     if whole:
         upright = preprocess(crops)
         mirrored = preprocess(np.ascontiguousarray(crops[:, :, ::-1]))
         backbone: nn.Module = model.to(dev)
+        if config.warmup_epochs:
+            # The warm-up trains the head alone: on the frozen network's outputs, computed once.
+            embedded = _view_cache(crops, views, config.seed, lambda batch: _batched(model, preprocess(batch), dev))
+            warmup_inputs = _from_cache(embedded, dev)
 
         def inputs(idx: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
             return preprocess(np.stack([augment(crops[i], rng) for i in idx])).to(dev)
@@ -90,15 +115,9 @@ def adapt_backbone(
     else:
         # Trunk features of each view, computed once: only the tail trains.
         features = trunk_features or (lambda batch: _batched(trunk, preprocess(batch), dev))
-        all_views = augmented_views(crops, views, config.seed)
-        cached = torch.stack(
-            [torch.cat([features(all_views[i : i + 128, v]) for i in range(0, len(crops), 128)]) for v in range(views)],
-            dim=1,
-        )
+        cached = _view_cache(crops, views, config.seed, features)
         backbone = tail.to(dev)
-
-        def inputs(idx: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-            return cached[idx, rng.integers(views, size=len(idx))].to(dev)
+        inputs = _from_cache(cached, dev)
 
         def embed_all(model: nn.Module) -> np.ndarray:
             return (_batched(model, cached[:, 0], dev) + _batched(model, cached[:, 1], dev)).numpy()
@@ -111,7 +130,7 @@ def adapt_backbone(
         mining.append(links)
         return links.pairs
 
-    result = self_distill(backbone, model.embedding_dim, inputs, face_index, mine, config, on_epoch)
+    result = self_distill(backbone, model.embedding_dim, inputs, face_index, mine, config, on_epoch, warmup_inputs)
     if whole:
         adapted = result.teacher.cpu()
     else:

@@ -4,7 +4,9 @@ A student (backbone + projection head) learns to match, on a positive pair of fa
 a teacher that is an exponential moving average of the student. The teacher's output is centred with
 a running mean and sharpened with a lower temperature; gradients flow through the student only.
 Training alternates a warm-up of the head with the backbone frozen, then joint rounds, re-mining the
-track-to-track links with the improved model between rounds.
+track-to-track links with the improved model between rounds. While the backbone is frozen the
+teacher's backbone equals the student's, so the warm-up can train the head on the backbone's outputs
+computed once (`warmup_inputs`) instead of running the backbone every epoch.
 """
 
 from __future__ import annotations
@@ -110,9 +112,11 @@ def self_distill(
     mine_links: MineFn,
     config: DistillConfig = DistillConfig(),
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    warmup_inputs: InputFn | None = None,
 ) -> DistillResult:
     """Adapt `backbone` (its output is the face embedding) to one title. `face_track` gives each
-    training face's track as an index into the tracks `mine_links` speaks of."""
+    training face's track as an index into the tracks `mine_links` speaks of. `warmup_inputs`, when
+    given, yields the untrained backbone's outputs, on which the warm-up epochs train the head alone."""
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -149,15 +153,18 @@ def self_distill(
         for module in student.backbone.modules():  # keep the generic model's normalisation statistics
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
+        on_outputs = phase == "warmup" and warmup_inputs is not None
+        fetch = warmup_inputs if on_outputs else inputs
+        student_net, teacher_net = (student.head, teacher.head) if on_outputs else (student, teacher)
         losses = []
         order = rng.permutation(len(face_track))
         for start in range(0, len(order), config.batch_size):
             anchors = order[start : start + config.batch_size]
             partners = _partners(anchors, face_track, by_track, linked, config.same_track_share, rng)
-            xa, xb = inputs(anchors, rng), inputs(partners, rng)
+            xa, xb = fetch(anchors, rng), fetch(partners, rng)
             with torch.no_grad():
-                ta, tb = teacher(xa), teacher(xb)
-            sa, sb = student(xa), student(xb)
+                ta, tb = teacher_net(xa), teacher_net(xb)
+            sa, sb = student_net(xa), student_net(xb)
             loss = 0.5 * (_distill_loss(sb, ta, center, config) + _distill_loss(sa, tb, center, config))
             optimiser.zero_grad()
             loss.backward()
