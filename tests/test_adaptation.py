@@ -114,6 +114,20 @@ def test_warmup_on_cached_backbone_outputs_equals_running_the_backbone():
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(runs[1].teacher.parameters(), network.parameters()))
 
 
+def test_a_title_without_faces_gets_a_clear_error(training):
+    backbone = training[4]
+    for whole in (False, True):
+        with pytest.raises(ValueError, match="no faces to adapt on"):
+            adapt_backbone(
+                backbone,
+                np.zeros((0, 112, 112, 3), np.uint8),
+                np.zeros(0, np.int64),
+                set(),
+                QUICK,
+                whole_backbone=whole,
+            )
+
+
 def test_same_seed_same_checkpoint(training):
     _, face_track, crops, pairs, backbone, _ = training
     subset = np.isin(face_track, np.unique(face_track)[:4])

@@ -85,6 +85,8 @@ def adapt_backbone(
     trains on a GPU (`whole_backbone=None`), only the tail elsewhere; then the frozen trunk's features
     come from `trunk_features` when given (e.g. `onnx_trunk`, faster than torch).
     """
+    if not len(crops):
+        raise ValueError("no faces to adapt on: the title has no kept face track")
     dev = torch.device(device)
     whole = dev.type == "cuda" if whole_backbone is None else whole_backbone
     torch.manual_seed(config.seed)
