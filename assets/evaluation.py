@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import numpy as np
 
 from assets.checks_common import report, title_check
 from assets.common import code_version_of
@@ -49,8 +50,23 @@ def truth_file_for(video: Path) -> Path | None:
 def evaluate_title(
     warehouse: WarehouseResource, title: str, truth: Path, run_id: str, iou_threshold: float = 0.4
 ) -> dict:
-    """Score the title's current clusters against `truth` and append the figures to `evaluations`."""
+    """Score the title's current clusters against `truth` and append the figures to `evaluations`.
+
+    A title whose clustering has not finished, or truth with frames beyond the title's video, is an error.
+    """
     con = warehouse.connect()
+    status, error, frame_count, clustered = con.execute(
+        "SELECT status, error, frame_count, face_clusters_s IS NOT NULL FROM titles WHERE title = ?", [title]
+    ).fetchone() or (None, None, None, False)
+    if not clustered:
+        raise ValueError(f"title {title!r} has no clusters to score (status {status}{f': {error}' if error else ''})")
+    truth_rows = read_truth_csv(truth)
+    beyond = np.flatnonzero(truth_rows.frame_idx >= frame_count)
+    if len(beyond):
+        raise ValueError(
+            f"{truth}: line {beyond[0] + 2}: frame_idx {truth_rows.frame_idx[beyond[0]]} is beyond the last frame "
+            f"({frame_count - 1}) of title {title!r}: is it the truth of another video?"
+        )
     rows = scorer_rows(con, title)
     predictions = PredictionRows(
         frame_idx=[r["frame_idx"] for r in rows],
@@ -58,7 +74,7 @@ def evaluate_title(
         cluster_id=[r["cluster_id"] for r in rows],
         track_id=[r["track_id"] for r in rows],
     )
-    figures = evaluate(read_truth_csv(truth), predictions, iou_threshold).as_dict()
+    figures = evaluate(truth_rows, predictions, iou_threshold).as_dict()
     lineage = con.execute(
         "SELECT any_value(run_id), any_value(model_version), any_value(clusterer) FROM cluster_assignments "
         "WHERE title = ?",

@@ -32,6 +32,7 @@ from videoclusternet.pipeline import (
 from videoclusternet.quality import KEPT, QualityPolicy
 from videoclusternet.shots import shot_of_frames
 from videoclusternet.types import FaceDetections, Shot
+from videoclusternet.video import file_sha256
 
 
 @title_asset("faces", {"onnx", "parquet"}, deps=[frames], gpu=True)
@@ -51,8 +52,11 @@ def face_detections(
         detectors = face_models.detectors()
         detector = detectors[0]
         started = time.perf_counter()
+        path = media.lookup(title)["path"]
+        if file_sha256(path) != warehouse.content_sha256(title):
+            raise ValueError(f"{path}: the file changed after its frames were cut; run the title again")
         with progress_bar(len(manifest), f"{title} faces") as bar:
-            found = detect_faces(media.lookup(title)["path"], detectors, stride=stride, progress=bar.update)
+            found = detect_faces(path, detectors, stride=stride, progress=bar.update)
         seconds = time.perf_counter() - started
         det = found.detections
         n = warehouse.write(

@@ -8,6 +8,7 @@ import dagster as dg
 from assets.checks_common import count_problems, materialization_metadata, report, shot_problems, title_check
 from assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
 from resources import MediaLibraryResource, WarehouseResource
+from resources.warehouse import TITLE_RESULT_FIELDS
 from videoclusternet.pipeline import scan_frames
 from videoclusternet.video import file_sha256
 
@@ -26,12 +27,25 @@ def frames(
     """Probe the title's video, cut it into shots, and store the frame manifest (frame, timestamp, shot)
     and the shots table. Decoded frames are not kept."""
     title = context.partition_key
+    if config.stride < 1:  # a wrong setting, not a bad title: fail the run and leave the title as it was
+        raise dg.Failure(f"stride {config.stride}: must be at least 1 (every frame)")
     with title_stage(context, warehouse, "frames"):
         entry = media.lookup(title)
         path = entry["path"]
         sha256 = file_sha256(path)
+        cleared = {}
+        if warehouse.content_sha256(title) != sha256:
+            # Another video under this key: the old results describe a different file, so none stay visible.
+            warehouse.retract_title(title)
+            cleared = dict.fromkeys(TITLE_RESULT_FIELDS)
         warehouse.update_title(
-            title, context.run.run_id, stage_version(context), path=path, content_sha256=sha256, status="processing"
+            title,
+            context.run.run_id,
+            stage_version(context),
+            path=path,
+            content_sha256=sha256,
+            status="processing",
+            **cleared,
         )
         started = time.perf_counter()
         with progress_bar(None, f"{title} frames") as bar:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,11 @@ from resources.schemas import TABLES, VIEWS
 
 log = logging.getLogger(__name__)
 EMPTY_FILE = "_empty.parquet"  # zero rows, so a table with no title yet still has its columns
+# What a title's stages made from its video, in pipeline order; `titles` and `evaluations` are its history.
+RESULT_TABLES = [name for name in TABLES if name not in ("titles", "evaluations")]
+# The columns of a title's `titles` row that describe its video and its stages' work, not the title itself.
+_TITLE_OWN = {"title", "path", "content_sha256", "status", "stage", "error", "updated_at", "run_id", "code_version"}
+TITLE_RESULT_FIELDS = [name for name in TABLES["titles"].names if name not in _TITLE_OWN]
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
@@ -104,6 +110,19 @@ class WarehouseResource(dg.ConfigurableResource):
         row.pop("run_id", None)
         row.pop("code_version", None)
         self.write("titles", title, {k: [v] for k, v in row.items()}, run_id, code_version)
+
+    def content_sha256(self, title: str) -> str | None:
+        """The hash of the video the title's frames were last cut from (None before its first run)."""
+        row = self.read_title("titles", title)
+        return row.column("content_sha256")[0].as_py() if row is not None and row.num_rows else None
+
+    def retract_title(self, title: str) -> None:
+        """Remove what the title's stages made (its rows of every result table, then its files), for a title
+        whose video changed. Last stage first: a reader meanwhile sees an upstream part of the old results,
+        never rows whose upstream rows are gone."""
+        for table in reversed(RESULT_TABLES):
+            (self.root / table / f"{title}.parquet").unlink(missing_ok=True)
+        shutil.rmtree(Path(self.home) / "titles" / title, ignore_errors=True)
 
     def ensure_layout(self) -> None:
         for name, schema in TABLES.items():

@@ -44,11 +44,14 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, ad
     With `adapt` the face model is first adapted to each title and tracks are clustered with it;
     otherwise the adaptation stage is skipped and tracks are clustered on the generic model.
 
-    A title that fails is recorded as failed with its reason; the others carry on. Returns title -> success.
+    A title that fails is recorded as failed with its reason; the others carry on. So is a missing file. A
+    video that gives no usable title key, or the key of an earlier video, is an error for that video alone.
+    Returns title (or, for a video without a key, its path) -> success.
     """
     home = _prepare_home()
     import dagster as dg
 
+    from assets.common import code_version_of
     from resources import MediaLibraryResource, WarehouseResource
     from vcn_dagster.definitions import all_assets, all_checks, build_resources
     from vcn_dagster.partitions import titles_partitions
@@ -56,23 +59,38 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, ad
 
     if title and len(videos) != 1:
         raise SystemExit("--title names one title: give exactly one video with it")
+    if stride < 1:
+        raise SystemExit(f"--stride {stride}: must be at least 1 (every frame)")
     media = MediaLibraryResource(home=str(home))
     warehouse = WarehouseResource(home=str(home))
     warehouse.ensure_layout()
     keys: dict[str, Path] = {}
+    missing: list[str] = []
+    outcome: dict[str, bool] = {}
     for video in videos:
-        key = validate_title_key(title or title_key_from_filename(video))
+        try:
+            key = validate_title_key(title or title_key_from_filename(video))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            outcome[str(video)] = False
+            continue
         if key in keys:
-            raise SystemExit(f"{video}: title key {key!r} is also the key of {keys[key]}; pass --title")
+            print(f"error: {video}: title key {key!r} is also the key of {keys[key]}; pass --title", file=sys.stderr)
+            outcome[str(video)] = False
+            continue
         if not Path(video).is_file():
-            print(f"{video}: file not found; title {key} skipped", file=sys.stderr)
+            reason = f"frames: {video}: {'not a file' if Path(video).exists() else 'file not found'}"
+            print(f"error: title {key}: {reason}", file=sys.stderr)
+            version = code_version_of("frames")
+            warehouse.update_title(key, "vcn run", version, status="failed", stage="frames", error=reason)
+            outcome[key] = False
+            missing.append(key)
             continue
         media.register(key, Path(video))
         keys[key] = Path(video)
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(titles_partitions.name, list(keys))
     os.environ["VCN_PROGRESS"] = "1"
-    outcome: dict[str, bool] = {}
     for key, video in keys.items():
         print(f"== {key}  ({video})", file=sys.stderr)
         started = time.perf_counter()
@@ -95,7 +113,7 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, ad
         outcome[key] = result.success
         print(f"   {'done' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     warehouse.sync_views()
-    print_summary(warehouse, list(keys))
+    print_summary(warehouse, [*missing, *keys])
     return outcome
 
 
@@ -302,13 +320,17 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "run":
         outcome = run_titles(args.videos, args.title, args.stride, adapt=args.adapt)
-        raise SystemExit(0 if outcome and all(outcome.values()) else 1)
+        raise SystemExit(0 if all(outcome.values()) else 1)
     if args.command == "export":
         export(args.title, args.format, args.out)
     elif args.command == "cluster":
         raise SystemExit(0 if recluster(args.title, args.clusterer, args.threshold, args.adapted) else 1)
     elif args.command == "evaluate":
-        for name, value in evaluate_title(args.title, args.truth, args.iou).items():
+        try:
+            figures = evaluate_title(args.title, args.truth, args.iou)
+        except (ValueError, OSError) as exc:  # the truth file or the title is unfit: say which and why
+            raise SystemExit(f"vcn evaluate: {exc}") from None
+        for name, value in figures.items():
             print(f"{name:40} {value if not isinstance(value, float) else round(value, 4)}")
     elif args.command == "demo":
         demo()

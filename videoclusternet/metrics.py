@@ -166,10 +166,29 @@ def _numbers(path: str | Path, rows: list[dict[str, str]], columns: Sequence[str
     return out
 
 
+def _truth_problem(frame: float, box: np.ndarray) -> str | None:
+    if not np.isfinite([frame, *box]).all():
+        return "a value is not finite"
+    if frame < 0 or frame != int(frame):
+        return f"frame_idx {frame:g} is not a frame index (0, 1, 2, ...)"
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return f"box {box.tolist()} is empty (x2 must exceed x1, y2 must exceed y1)"
+    return None
+
+
 def read_truth_csv(path: str | Path) -> TruthRows:
-    """Read a ``frame_idx,x1,y1,x2,y2,identity`` truth CSV (further columns are ignored)."""
+    """Read a ``frame_idx,x1,y1,x2,y2,identity`` truth CSV (further columns are ignored).
+
+    A file without rows, or a row with a non-finite value, a frame index that is not one, or an empty box
+    is an error naming the file and line: scoring against it would give figures that mean nothing.
+    """
     _, rows = _read_csv(path, TRUTH_COLUMNS)
+    if not rows:
+        raise ValueError(f"{path}: no truth rows under the header")
     values = _numbers(path, rows, ("frame_idx", *BOX_COLUMNS))
+    for i, row in enumerate(values):
+        if problem := _truth_problem(row[0], row[1:]):
+            raise ValueError(f"{path}: line {i + 2}: {problem}")
     return TruthRows(values[:, 0], values[:, 1:], np.array([r["identity"] for r in rows], dtype=object))
 
 
@@ -443,6 +462,8 @@ def _track_scores(truth: TruthRows, pred: PredictionRows, faces: np.ndarray, mat
 
 def evaluate(truth: TruthRows, pred: PredictionRows, iou_threshold: float = 0.4) -> Evaluation:
     """Match predictions to truth and measure detection, face-level and (with track ids) track-level figures."""
+    if not 0 < iou_threshold <= 1:
+        raise ValueError(f"IoU threshold {iou_threshold}: must be above 0 and at most 1")
     matched = match_boxes(truth, pred, iou_threshold)
     faces = np.flatnonzero((truth.kind == "identity") & (matched >= 0))
     return Evaluation(
