@@ -5,9 +5,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import json
 import logging
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -370,3 +376,34 @@ def test_season_backfill_on_a_webserver_goes_through_graphql(tmp_path: Path, mon
     target = backfill.asset_backfill_data.target_subset
     assert {p for _, p in target.iterate_asset_partitions()} == {"show.s01e01", "show.s01e02"}
     assert dg.AssetKey("face_clusters") in target.asset_keys and dg.AssetKey("adapted_model") not in target.asset_keys
+
+
+def test_vcn_ui_serves_the_code_location_and_stops_on_sigterm_when_started_in_the_background(tmp_path: Path):
+    """`vcn ui &` from a script: the shell ignores SIGINT in it, which dagster dev also uses for SIGTERM."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "vcn_dagster.cli", "ui", "-p", str(port)],
+        env={**os.environ, "VCN_HOME": str(tmp_path / "home")},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
+        graphql = f"http://127.0.0.1:{port}/graphql"
+        request = urllib.request.Request(graphql, query, {"Content-Type": "application/json"})
+        deadline, assets = time.monotonic() + 120, None
+        while assets is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    assets = {tuple(n["assetKey"]["path"]) for n in json.load(answer)["data"]["assetNodes"]}
+            time.sleep(1)
+        assert assets is not None and ("face_clusters",) in assets
+        ui.send_signal(signal.SIGTERM)
+        assert ui.wait(timeout=60) is not None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(ui.pid, signal.SIGKILL)

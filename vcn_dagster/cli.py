@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -259,6 +260,9 @@ def ui(extra: list[str]) -> None:
     """Start `dagster dev` on this repo's workspace with the home's Dagster instance."""
     _prepare_home()
     dagster = Path(sys.executable).with_name("dagster")  # the one installed beside this interpreter
+    # A shell that starts `vcn ui &` ignores SIGINT in it, and dagster dev maps SIGTERM to the SIGINT handler:
+    # restore the default, or neither signal would stop the UI.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execv(dagster, [str(dagster), "dev", "-m", "vcn_dagster.definitions", *extra])
 
 
