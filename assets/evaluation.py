@@ -6,6 +6,7 @@ in a folder that holds one video (the layout of our evaluation clips).
 """
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -91,6 +92,7 @@ def evaluate_title(
             "model_version": [lineage[1]],
             "clusterer": [lineage[2]],
             "evaluated_at": [dt.datetime.now(dt.UTC)],
+            "figures": [json.dumps(figures)],
         },
         run_id=run_id,
         code_version=code_version_of("face_clusters"),

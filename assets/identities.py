@@ -47,6 +47,8 @@ def face_clusters(
         make_clusterer(config.clusterer, config.threshold)  # a wrong name fails here, before the title is touched
     except ValueError as exc:
         raise dg.Failure(str(exc)) from exc
+    if config.use_adapted and not warehouse.has_artifact(title, "adapted_embeddings"):
+        raise dg.Failure(f"title {title!r} has no adapted model to cluster with: run it with adaptation first")
     with title_stage(context, warehouse, "face_clusters"):
         generic = generic_embedder(warehouse, title)
         clusterer = make_clusterer(config.clusterer, config.threshold, embedder=generic.split(":")[0])
@@ -78,6 +80,9 @@ def face_clusters(
             warehouse, title, result.tracks, result.labels, track_of, detections, emb.column("face").to_numpy()
         )
         warehouse.write("identities", title, identities, context.run.run_id, stage_version(context))
+        for picture in (warehouse.title_dir(title) / "identities").glob("cluster_*.jpg"):
+            if str(picture) not in identities["crop_path"]:  # a cluster of an earlier clustering
+                picture.unlink()
         seconds = time.perf_counter() - started
     return dg.MaterializeResult(
         metadata={

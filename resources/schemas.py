@@ -126,6 +126,7 @@ TABLES["evaluations"] = _schema(
     ("face_n_identities_true", pa.int64()),
     ("track_wcp", pa.float64()),
     ("track_nmi", pa.float64()),
+    ("figures", pa.string()),  # JSON: every figure `vcn evaluate` prints, the ones above included
 )
 
 # Views users query; they join the per-stage tables into the shapes people ask for.

@@ -84,6 +84,9 @@ class WarehouseResource(dg.ConfigurableResource):
         write_parquet_atomic(pa.table(columns), path)
         return path
 
+    def has_artifact(self, title: str, name: str) -> bool:
+        return (self.title_dir(title) / f"{name}.parquet").exists()
+
     def read_artifact(self, title: str, name: str) -> pa.Table:
         path = self.title_dir(title) / f"{name}.parquet"
         if not path.exists():

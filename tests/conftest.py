@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,3 +42,15 @@ def home_env(processed: ProcessedHome, monkeypatch: pytest.MonkeyPatch) -> Proce
     monkeypatch.setenv("VCN_HOME", str(processed.home))
     monkeypatch.setenv("DAGSTER_HOME", str(processed.home / "dagster"))
     return processed
+
+
+@pytest.fixture
+def home_copy(processed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the processed home, for tests that damage a title."""
+    home = tmp_path / "home"
+    for part in ("warehouse", "titles", "dagster", "media", "models"):
+        if (processed.home / part).exists():
+            shutil.copytree(processed.home / part, home / part)
+    monkeypatch.setenv("VCN_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    return home

@@ -20,18 +20,6 @@ from vcn_dagster.definitions import all_assets, all_checks, build_resources
 TITLE = "clip"
 
 
-@pytest.fixture
-def home_copy(processed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the processed home, for tests that damage a title."""
-    home = tmp_path / "home"
-    for part in ("warehouse", "titles", "dagster", "media", "models"):
-        if (processed.home / part).exists():
-            shutil.copytree(processed.home / part, home / part)
-    monkeypatch.setenv("VCN_HOME", str(home))
-    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
-    return home
-
-
 def _title_row(home: Path, title: str) -> dict:
     con = WarehouseResource(home=str(home)).connect()
     cursor = con.execute("SELECT * FROM titles WHERE title = ?", [title])

@@ -378,6 +378,9 @@ def test_season_backfill_on_a_webserver_goes_through_graphql(tmp_path: Path, mon
     assert dg.AssetKey("face_clusters") in target.asset_keys and dg.AssetKey("adapted_model") not in target.asset_keys
 
 
+LOCATIONS = "workspaceOrError { ... on Workspace { locationEntries { name } } }"
+
+
 def test_vcn_ui_serves_the_code_location_and_stops_on_sigterm_when_started_in_the_background(tmp_path: Path):
     """`vcn ui &` from a script: the shell ignores SIGINT in it, which dagster dev also uses for SIGTERM."""
     with socket.socket() as probe:
@@ -392,16 +395,20 @@ def test_vcn_ui_serves_the_code_location_and_stops_on_sigterm_when_started_in_th
         stderr=subprocess.DEVNULL,
     )
     try:
-        query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
+        query = json.dumps({"query": "{ assetNodes { assetKey { path } } " + LOCATIONS + "}"}).encode()
         graphql = f"http://127.0.0.1:{port}/graphql"
         request = urllib.request.Request(graphql, query, {"Content-Type": "application/json"})
         deadline, assets = time.monotonic() + 120, None
         while assets is None and time.monotonic() < deadline:
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(request, timeout=5) as answer:
-                    assets = {tuple(n["assetKey"]["path"]) for n in json.load(answer)["data"]["assetNodes"]}
+                    data = json.load(answer)["data"]
+                    assets = {tuple(n["assetKey"]["path"]) for n in data["assetNodes"]}
             time.sleep(1)
         assert assets is not None and ("face_clusters",) in assets
+        # The location name of workspace.yaml and pyproject.toml, so the UI shows the schedule state that
+        # `dagster schedule start -w workspace.yaml` or a plain `dagster dev` set.
+        assert [e["name"] for e in data["workspaceOrError"]["locationEntries"]] == ["videoclusternet"]
         ui.send_signal(signal.SIGTERM)
         assert ui.wait(timeout=60) is not None
     finally:

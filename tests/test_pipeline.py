@@ -7,10 +7,12 @@ import json
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import numpy as np
+import pytest
 
 from resources import WarehouseResource
 from vcn_dagster.cli import export_rows, run_titles
@@ -184,6 +186,10 @@ def test_evaluate_scores_and_keeps_history(home_env):
         [TITLE],
     ).fetchall()
     assert len(rows) == 2 and rows[0][0].startswith(f"vcn-{TITLE}/") and rows[0][1].startswith("average_link")
+    kept = con.execute(  # every figure, also those without a column of their own
+        "SELECT figures FROM evaluations WHERE title = ? AND run_id = 'vcn evaluate'", [TITLE]
+    ).fetchone()[0]
+    assert json.loads(kept) == first
 
 
 def test_truth_next_to_the_video_is_checked_on_every_run(home_env):
@@ -226,3 +232,56 @@ def test_truth_is_found_beside_its_video_only(tmp_path):
         "face_wcp 0.900 < 0.97",
         "face_cluster_ratio 1.50 outside 0.9..1.3",
     ]
+
+
+def test_recluster_keeps_the_titles_embeddings_prints_what_it_found_and_drops_old_pictures(home_copy, capsys):
+    from vcn_dagster.cli import main
+
+    def assignments() -> tuple[set, int, set]:
+        con = WarehouseResource(home=str(home_copy)).connect()
+        versions = {
+            v
+            for (v,) in con.execute(
+                "SELECT DISTINCT model_version FROM cluster_assignments WHERE title = ?", [TITLE]
+            ).fetchall()
+        }
+        crops = {
+            Path(p).name for (p,) in con.execute("SELECT crop_path FROM identities WHERE title = ?", [TITLE]).fetchall()
+        }
+        return versions, len(crops), crops
+
+    versions, people, _ = assignments()
+    assert len(versions) == 1 and versions.pop().startswith(f"vcn-{TITLE}/")  # the run adapted the model
+    # Everything merges that may: fewer clusters than people, and the truth check beside the video says so.
+    with pytest.raises(SystemExit) as exit_code:
+        main(["cluster", TITLE, "--clusterer", "average_link", "--threshold", "-1"])
+    assert exit_code.value.code == 0
+    versions, merged, crops = assignments()
+    assert versions.pop().startswith(f"vcn-{TITLE}/") and merged < people  # still the adapted model's embeddings
+    assert {p.name for p in (home_copy / "titles" / TITLE / "identities").glob("*.jpg")} == crops
+    out = capsys.readouterr().out
+    assert (
+        f"identities: {merged}" in out
+        and "warning: face_clusters check face_clusters_match_truth: face_bcubed_f" in out
+    )
+    with pytest.raises(SystemExit):
+        main(["cluster", TITLE, "--no-adapted"])
+    assert assignments()[0].pop().startswith("sface:")
+
+
+def test_recluster_refuses_unknown_titles_misplaced_thresholds_and_a_missing_adapted_model(home_copy, capsys):
+    from vcn_dagster.cli import main
+
+    with pytest.raises(SystemExit, match="title 'nosuch' is unknown"):
+        main(["cluster", "nosuch"])
+    with pytest.raises(SystemExit, match="--threshold is a setting of average_link only, not of hdbscan"):
+        main(["cluster", TITLE, "--clusterer", "hdbscan", "--threshold", "0.4"])
+    (home_copy / "titles" / TITLE / "adapted_embeddings.parquet").unlink()
+    with pytest.raises(SystemExit) as exit_code:
+        main(["cluster", TITLE, "--adapted"])
+    assert exit_code.value.code == 1
+    assert f"title '{TITLE}' has no adapted model to cluster with" in capsys.readouterr().err
+    status = (
+        WarehouseResource(home=str(home_copy)).connect().execute("SELECT status FROM titles WHERE title = ?", [TITLE])
+    )
+    assert status.fetchone() == ("done",)  # a wrong setting, not a bad title

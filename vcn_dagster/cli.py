@@ -80,7 +80,7 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, ad
             outcome[str(video)] = False
             continue
         if not Path(video).is_file():
-            reason = f"frames: {video}: {'not a file' if Path(video).exists() else 'file not found'}"
+            reason = f"frames: {Path(video).resolve()}: {'not a file' if Path(video).exists() else 'file not found'}"
             print(f"error: title {key}: {reason}", file=sys.stderr)
             version = code_version_of("frames")
             warehouse.update_title(key, "vcn run", version, status="failed", stage="frames", error=reason)
@@ -92,6 +92,7 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, ad
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(titles_partitions.name, list(keys))
     os.environ["VCN_PROGRESS"] = "1"
+    warnings: dict[str, list[str]] = {}
     for key, video in keys.items():
         print(f"== {key}  ({video})", file=sys.stderr)
         started = time.perf_counter()
@@ -106,43 +107,78 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, ad
                     "frames": {"config": {"stride": stride}},
                     "face_clusters": {"config": {"use_adapted": adapt}},
                 },
-                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                "loggers": QUIET_LOGS,
             },
             raise_on_error=False,
             tags={"vcn/launched_by": "vcn run"},
         )
         outcome[key] = result.success
+        warnings[key] = check_warnings(result)
         print(f"   {'done' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     warehouse.sync_views()
-    print_summary(warehouse, [*missing, *keys])
+    print_summary(warehouse, [*missing, *keys], warnings)
     return outcome
 
 
-def recluster(title: str, clusterer: str, threshold: float, adapt: bool) -> bool:
-    """Materialise only `face_clusters` for a title, with other clustering settings."""
+def recluster(title: str, clusterer: str, threshold: float | None, adapted: bool | None) -> bool:
+    """Materialise only `face_clusters` for a title, with other clustering settings. `adapted` None keeps
+    the embeddings the title's clusters were made with (the adapted model's or the generic one's)."""
     home = _prepare_home()
     import dagster as dg
 
+    from assets.identities import ClustersConfig
+    from resources import WarehouseResource
     from vcn_dagster.definitions import all_assets, all_checks, build_resources
+    from vcn_dagster.partitions import titles_partitions
+    from videoclusternet.clustering import AverageLinkClusterer
 
-    config = {"clusterer": clusterer, "threshold": threshold, "use_adapted": adapt}
+    instance = dg.DagsterInstance.get()
+    if not instance.has_dynamic_partition(titles_partitions.name, title):
+        raise SystemExit(f"vcn cluster: title {title!r} is unknown in {home}; run `vcn run VIDEO` first")
+    if threshold is not None and clusterer not in (AverageLinkClusterer.name, AUTO):
+        raise SystemExit(f"vcn cluster: --threshold is a setting of average_link only, not of {clusterer}")
+    warehouse = WarehouseResource(home=str(home))
+    if adapted is None:
+        used = warehouse.read_title("cluster_assignments", title)
+        adapted = used is not None and used.num_rows > 0 and used.column("model_version")[0].as_py().startswith("vcn-")
+    config = {
+        "clusterer": clusterer,
+        "threshold": ClustersConfig.model_fields["threshold"].default if threshold is None else threshold,
+        "use_adapted": adapted,
+    }
     result = dg.materialize(
         [*all_assets, *all_checks],
         selection=[dg.AssetKey("face_clusters")],
         partition_key=title,
-        instance=dg.DagsterInstance.get(),
+        instance=instance,
         resources=build_resources(home),
-        run_config={
-            "ops": {"face_clusters": {"config": config}},
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-        },
+        run_config={"ops": {"face_clusters": {"config": config}}, "loggers": QUIET_LOGS},
         raise_on_error=False,
         tags={"vcn/launched_by": "vcn cluster"},
     )
+    if not result.success and not result.asset_materializations_for_node("face_clusters"):
+        failure = next(e.step_failure_data for e in result.all_events if e.is_step_failure)
+        reason = failure.user_failure_data.description if failure.user_failure_data else failure.error.message
+        print(f"vcn cluster: {reason.strip()}", file=sys.stderr)
+    warehouse.sync_views()
+    print_summary(warehouse, [title], {title: check_warnings(result)})
     return result.success
 
 
-def print_summary(warehouse, titles: list[str]) -> None:
+# Dagster's own console log would repeat each failure with its stack trace; the summary says what failed and why.
+QUIET_LOGS = {"console": {"config": {"log_level": "CRITICAL"}}}
+
+
+def check_warnings(result) -> list[str]:
+    """The asset checks of a run that did not pass, with their problems, as lines for the summary."""
+    return [
+        f"{e.asset_key.to_user_string()} check {e.check_name}: {e.metadata['problems'].value.replace(chr(10), '; ')}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and "problems" in e.metadata
+    ]
+
+
+def print_summary(warehouse, titles: list[str], warnings: dict[str, list[str]] | None = None) -> None:
     con = warehouse.connect()
     for key in titles:
         row = con.execute("SELECT * FROM titles WHERE title = ?", [key]).fetchone()
@@ -152,6 +188,8 @@ def print_summary(warehouse, titles: list[str]) -> None:
         if info.get("status") == "failed":
             print(f"  error: {info.get('error')}")
             continue
+        for warning in (warnings or {}).get(key, []):
+            print(f"  warning: {warning}")
         shots = con.execute("SELECT count(*) FROM shots WHERE title = ?", [key]).fetchone()[0]
         faces = con.execute("SELECT count(*) FROM face_detections WHERE title = ?", [key]).fetchone()[0]
         by_status = dict(
@@ -250,20 +288,29 @@ def sql(query: str) -> None:
     warehouse = WarehouseResource(home=str(_prepare_home()))
     warehouse.sync_views()
     with duckdb.connect(str(warehouse.db_path), read_only=True) as con:
-        cursor = con.execute(query)
+        try:
+            cursor = con.execute(query)
+        except duckdb.Error as exc:
+            raise SystemExit(f"vcn sql: {exc}") from None
         print("\t".join(d[0] for d in cursor.description))
         for row in cursor.fetchall():
             print("\t".join("" if v is None else str(v) for v in row))
 
 
 def ui(extra: list[str]) -> None:
-    """Start `dagster dev` on this repo's workspace with the home's Dagster instance."""
-    _prepare_home()
+    """Start `dagster dev` with the home's Dagster instance, on the code location `dagster dev` in the repo root
+    loads (same name as in workspace.yaml and pyproject.toml, so schedules and sensors keep their state)."""
+    home = _prepare_home()
+    workspace = home / "dagster" / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_module:\n      module_name: vcn_dagster.definitions\n"
+        "      location_name: videoclusternet\n"
+    )
     dagster = Path(sys.executable).with_name("dagster")  # the one installed beside this interpreter
     # A shell that starts `vcn ui &` ignores SIGINT in it, and dagster dev maps SIGTERM to the SIGINT handler:
     # restore the default, or neither signal would stop the UI.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.execv(dagster, [str(dagster), "dev", "-m", "vcn_dagster.definitions", *extra])
+    os.execv(dagster, [str(dagster), "dev", "-w", str(workspace), *extra])
 
 
 def backfill_season(season: str, url: str, in_process: bool = False) -> bool:
@@ -301,8 +348,13 @@ def main(argv: list[str] | None = None) -> None:
     p_cluster = sub.add_parser("cluster", help="re-cluster a processed title with other settings")
     p_cluster.add_argument("title")
     p_cluster.add_argument("--clusterer", default=DEFAULT_CLUSTERER, choices=(AUTO, *CLUSTERERS))
-    p_cluster.add_argument("--threshold", type=float, default=0.3)
-    p_cluster.add_argument("--adapted", action="store_true", help="use the title's adapted model's embeddings")
+    p_cluster.add_argument("--threshold", type=float, help="average_link's cosine similarity (default 0.3)")
+    p_cluster.add_argument(
+        "--adapted",
+        action=argparse.BooleanOptionalAction,
+        help="with the title's adapted model's embeddings, or (--no-adapted) the generic model's; "
+        "default: those its clusters were made with",
+    )
     p_eval = sub.add_parser("evaluate", help="score a title against ground truth and keep the figures")
     p_eval.add_argument("title")
     p_eval.add_argument("--truth", type=Path, required=True, help="CSV: frame_idx,x1,y1,x2,y2,identity")
