@@ -14,7 +14,9 @@ from videoclusternet.video import file_sha256
 
 
 class FramesConfig(dg.Config):
-    stride: int = 1  # detect faces on every `stride`-th frame; shots are always cut on every frame
+    # Detect faces on every `stride`-th frame (shots are always cut on every frame). None: the title's own
+    # stride, the one `vcn run --stride` registered (1 unless set).
+    stride: int | None = None
 
 
 @title_asset("media", {"video", "parquet"})
@@ -27,11 +29,12 @@ def frames(
     """Probe the title's video, cut it into shots, and store the frame manifest (frame, timestamp, shot)
     and the shots table. Decoded frames are not kept."""
     title = context.partition_key
-    if config.stride < 1:  # a wrong setting, not a bad title: fail the run and leave the title as it was
+    if config.stride is not None and config.stride < 1:  # a wrong setting, not a bad title: leave the title be
         raise dg.Failure(f"stride {config.stride}: must be at least 1 (every frame)")
     with title_stage(context, warehouse, "frames"):
         entry = media.lookup(title)
         path = entry["path"]
+        stride = entry.get("stride", 1) if config.stride is None else config.stride
         sha256 = file_sha256(path)
         cleared = {}
         if warehouse.content_sha256(title) != sha256:
@@ -49,7 +52,7 @@ def frames(
         )
         started = time.perf_counter()
         with progress_bar(None, f"{title} frames") as bar:
-            scan = scan_frames(path, stride=config.stride, progress=bar.update)
+            scan = scan_frames(path, stride=stride, progress=bar.update)
         info = scan.info
         shots = scan.shots
         warehouse.write(
@@ -79,6 +82,7 @@ def frames(
             size_bytes=os.path.getsize(path),
             fps=info.fps,
             frame_count=info.frame_count,
+            stride=stride,
             duration_s=info.duration_s,
             width=info.width,
             height=info.height,
@@ -93,7 +97,7 @@ def frames(
             "duration_s": round(info.duration_s, 2),
             "size": f"{info.width}x{info.height}",
             "shots": len(shots),
-            "stride": config.stride,
+            "stride": stride,
             "seconds": round(seconds, 2),
             "video_s_per_wall_s": round(info.duration_s / max(seconds, 1e-9), 2),
         },

@@ -21,6 +21,7 @@ TABLES: dict[str, pa.Schema] = {
         ("error", pa.string()),
         ("fps", pa.float64()),
         ("frame_count", pa.int64()),
+        ("stride", pa.int32()),  # faces were detected on every stride-th frame
         ("duration_s", pa.float64()),
         ("width", pa.int32()),
         ("height", pa.int32()),

@@ -234,7 +234,7 @@ def season(tmp_path_factory: pytest.TempPathFactory):
         media = MediaLibraryResource(home=str(home))
         videos = {"show.s01e01": clip, "show.s01e02": tiny, "other.s01e01": tiny, "bad.s02e01": corrupt}
         for key, path in videos.items():
-            media.register(key, path)
+            media.register(key, path, stride=2 if key == "show.s01e02" else None)  # as `vcn run --stride 2` does
         instance = dg.DagsterInstance.get()
         instance.add_dynamic_partitions("titles", list(videos))
         out = io.StringIO()
@@ -266,6 +266,27 @@ def test_season_backfill_is_one_backfill_over_that_season_only(season: Season):
     con = WarehouseResource(home=str(season.home)).connect()
     status = dict(con.execute("SELECT title, status FROM titles").fetchall())
     assert status == {"show.s01e01": "done", "show.s01e02": "done", "bad.s02e01": "failed"}
+    # Each title ran with its own registered stride: the tiny clip's 12 frames every 2nd frame.
+    strides = con.execute("SELECT title, stride FROM titles WHERE title LIKE 'show.%' ORDER BY 1").fetchall()
+    assert strides == [("show.s01e01", 1), ("show.s01e02", 2)]
+    assert con.execute("SELECT list(frame ORDER BY frame) FROM frames WHERE title = 'show.s01e02'").fetchone()[0] == [
+        0,
+        2,
+        4,
+        6,
+        8,
+        10,
+    ]
+
+
+def test_a_title_keeps_its_stride_until_told_otherwise(tmp_path: Path):
+    media = MediaLibraryResource(home=str(tmp_path))
+    video = tmp_path / "a.mp4"
+    video.write_bytes(b"not looked at here")
+    assert media.register("new", video)["stride"] == 1
+    media.register("a", video, stride=3)
+    assert media.register("a", video)["stride"] == 3  # a drop of a new file, a backfill, a plain `vcn run`
+    assert media.register("a", video, stride=1)["stride"] == media.lookup("a")["stride"] == 1
 
 
 def test_a_failed_title_fails_its_backfill_and_the_command(season: Season):

@@ -40,8 +40,11 @@ def _prepare_home() -> Path:
     return home
 
 
-def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, adapt: bool = False) -> dict[str, bool]:
+def run_titles(
+    videos: list[Path], title: str | None = None, stride: int | None = None, adapt: bool = False
+) -> dict[str, bool]:
     """Register each video as a title partition and materialise every asset for it, in this process.
+    `stride` is kept with the title for its later runs; None keeps the title's (1 for a new title).
     With `adapt` the face model is first adapted to each title and tracks are clustered with it;
     otherwise the adaptation stage is skipped and tracks are clustered on the generic model.
 
@@ -60,7 +63,7 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, ad
 
     if title and len(videos) != 1:
         raise SystemExit("--title names one title: give exactly one video with it")
-    if stride < 1:
+    if stride is not None and stride < 1:
         raise SystemExit(f"--stride {stride}: must be at least 1 (every frame)")
     media = MediaLibraryResource(home=str(home))
     warehouse = WarehouseResource(home=str(home))
@@ -87,7 +90,7 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, ad
             outcome[key] = False
             missing.append(key)
             continue
-        media.register(key, Path(video))
+        media.register(key, Path(video), stride=stride)
         keys[key] = Path(video)
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(titles_partitions.name, list(keys))
@@ -103,10 +106,7 @@ def run_titles(videos: list[Path], title: str | None = None, stride: int = 1, ad
             instance=instance,
             resources=build_resources(home),
             run_config={
-                "ops": {
-                    "frames": {"config": {"stride": stride}},
-                    "face_clusters": {"config": {"use_adapted": adapt}},
-                },
+                "ops": {"face_clusters": {"config": {"use_adapted": adapt}}},
                 "loggers": QUIET_LOGS,
             },
             raise_on_error=False,
@@ -339,7 +339,9 @@ def main(argv: list[str] | None = None) -> None:
     p_run = sub.add_parser("run", help="process videos end to end")
     p_run.add_argument("videos", nargs="+", type=Path)
     p_run.add_argument("--title", help="title key for a single video (default: derived from the file name)")
-    p_run.add_argument("--stride", type=int, default=1, help="detect faces on every N-th frame")
+    p_run.add_argument(
+        "--stride", type=int, help="detect faces on every N-th frame, in this and later runs (default: as before, or 1)"
+    )
     p_run.add_argument("--adapt", action="store_true", help="adapt the face model to each title and cluster with it")
     p_export = sub.add_parser("export", help="one row per detected face, as CSV or JSON")
     p_export.add_argument("title")
