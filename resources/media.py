@@ -37,6 +37,9 @@ class MediaLibraryResource(dg.ConfigurableResource):
             raise FileNotFoundError(f"title {title!r} has no registered video ({path} is missing); run `vcn run VIDEO`")
         return json.loads(path.read_text())
 
+    def forget(self, title: str) -> None:
+        self._entry(title).unlink(missing_ok=True)
+
     def titles(self) -> list[str]:
         folder = Path(self.home) / "media"
         return sorted(p.stem for p in folder.glob("*.json")) if folder.exists() else []

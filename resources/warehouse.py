@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -126,6 +127,15 @@ class WarehouseResource(dg.ConfigurableResource):
         for table in reversed(RESULT_TABLES):
             (self.root / table / f"{title}.parquet").unlink(missing_ok=True)
         shutil.rmtree(Path(self.home) / "titles" / title, ignore_errors=True)
+
+    def forget_title(self, title: str) -> None:
+        """Remove every trace of the title from the tables: its results, its `titles` row, its evaluations."""
+        self.retract_title(title)
+        history = re.compile(rf"{re.escape(title)}\.[0-9a-f]{{12}}\.parquet")  # `write(..., append=True)` names
+        for path in (self.root / "evaluations").glob("*.parquet"):
+            if history.fullmatch(path.name):
+                path.unlink()
+        (self.root / "titles" / f"{title}.parquet").unlink(missing_ok=True)
 
     def ensure_layout(self) -> None:
         for name, schema in TABLES.items():

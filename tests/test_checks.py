@@ -3,8 +3,6 @@ blocking check stops the title's later stages and marks the title failed."""
 
 from __future__ import annotations
 
-import shutil
-
 import dagster as dg
 import numpy as np
 import pyarrow as pa
@@ -145,11 +143,9 @@ def test_kept_track_without_a_cluster_and_counts_off_the_metadata(rows):
     ]
 
 
-def test_failed_blocking_check_stops_the_title(processed, tmp_path):
+def test_failed_blocking_check_stops_the_title(home_copy):
     """A box outside the frame in a copy of the home: `face_tracks` does not run and the title is failed."""
-    home = tmp_path / "home"
-    for part in ("warehouse", "titles", "dagster"):
-        shutil.copytree(processed.home / part, home / part)
+    home = home_copy
     path = home / "warehouse" / "face_detections" / f"{TITLE}.parquet"
     table = pq.read_table(path)
     x2 = table.column("x2").to_numpy().copy()

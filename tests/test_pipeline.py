@@ -285,3 +285,25 @@ def test_recluster_refuses_unknown_titles_misplaced_thresholds_and_a_missing_ada
         WarehouseResource(home=str(home_copy)).connect().execute("SELECT status FROM titles WHERE title = ?", [TITLE])
     )
     assert status.fetchone() == ("done",)  # a wrong setting, not a bad title
+
+
+def test_titles_lists_the_home_and_delete_forgets_a_title_but_not_the_others(home_copy, capsys):
+    from resources.schemas import TABLES
+    from vcn_dagster.cli import main
+
+    con = WarehouseResource(home=str(home_copy)).connect()
+    people = con.execute("SELECT count(*) FROM identities WHERE title = ?", [TITLE]).fetchone()[0]
+    main(["titles"])
+    listed = {line.split("\t")[0]: line.split("\t") for line in capsys.readouterr().out.splitlines()[1:]}
+    assert listed[TITLE][1] == "done" and int(listed[TITLE][4]) == people
+    assert listed["broken_show.s01e02"][1] == "failed" and "not a decodable video" in listed["broken_show.s01e02"][5]
+
+    main(["delete", TITLE])
+    con = WarehouseResource(home=str(home_copy)).connect()
+    left = {t: con.execute(f"SELECT count(*) FROM {t} WHERE title = ?", [TITLE]).fetchone()[0] for t in TABLES}
+    assert left == dict.fromkeys(TABLES, 0)  # evaluations and the titles row included
+    assert con.execute("SELECT count(*) FROM titles").fetchone()[0] == len(listed) - 1
+    assert not (home_copy / "titles" / TITLE).exists() and not (home_copy / "media" / f"{TITLE}.json").exists()
+    assert not dg.DagsterInstance.get().has_dynamic_partition("titles", TITLE)
+    with pytest.raises(SystemExit, match=f"title '{TITLE}' is unknown"):
+        main(["delete", TITLE])

@@ -258,6 +258,38 @@ def export(title: str, fmt: str, out: Path | None) -> None:
         print(f"{len(rows)} faces written to {out}", file=sys.stderr)
 
 
+def list_titles() -> None:
+    """One line per title of the home: status, length, faces, people, and the error of a failed one."""
+    from resources import WarehouseResource
+
+    con = WarehouseResource(home=str(_prepare_home())).connect()
+    rows = con.execute(
+        "SELECT title, status, duration_s, faces, identities, error FROM title_summary ORDER BY title"
+    ).fetchall()
+    print("title\tstatus\tseconds\tfaces\tpeople\terror")
+    for title, status, seconds, faces, people, error in rows:
+        length = "" if seconds is None else f"{seconds:.1f}"
+        print(f"{title}\t{status}\t{length}\t{faces}\t{people}\t{error or ''}")
+
+
+def delete_title(title: str) -> None:
+    """Forget a title: its rows in every table, its files, its registered video and its partition. Dagster's
+    run history and MLflow's models stay (they are history, not the title's current state)."""
+    import dagster as dg
+
+    from resources import MediaLibraryResource
+    from vcn_dagster.partitions import titles_partitions
+
+    warehouse = _known_title_warehouse(title)
+    warehouse.forget_title(title)
+    MediaLibraryResource(home=warehouse.home).forget(title)
+    instance = dg.DagsterInstance.get()
+    if instance.has_dynamic_partition(titles_partitions.name, title):
+        instance.delete_dynamic_partition(titles_partitions.name, title)
+    warehouse.sync_views()
+    print(f"title {title} deleted from {warehouse.home}")
+
+
 def demo() -> None:
     """Compose a short clip of known people from images installed packages ship, and run the pipeline on it."""
     from videoclusternet.synthetic import compose_clip
@@ -361,6 +393,9 @@ def main(argv: list[str] | None = None) -> None:
     p_eval.add_argument("title")
     p_eval.add_argument("--truth", type=Path, required=True, help="CSV: frame_idx,x1,y1,x2,y2,identity")
     p_eval.add_argument("--iou", type=float, default=0.4)
+    sub.add_parser("titles", help="list the titles: status, length, faces, people, error")
+    p_delete = sub.add_parser("delete", help="forget a title: its results, files, video registration and partition")
+    p_delete.add_argument("title")
     sub.add_parser("demo", help="make a demo clip from packaged face images and process it")
     p_sql = sub.add_parser("sql", help="query the tables (read-only)")
     p_sql.add_argument("query")
@@ -390,6 +425,10 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"vcn evaluate: {exc}") from None
         for name, value in figures.items():
             print(f"{name:40} {value if not isinstance(value, float) else round(value, 4)}")
+    elif args.command == "titles":
+        list_titles()
+    elif args.command == "delete":
+        delete_title(args.title)
     elif args.command == "demo":
         demo()
     elif args.command == "sql":
