@@ -191,6 +191,9 @@ def face_tracks(
     )
 
 
+EMBED_CHUNK = 2048  # faces decoded and embedded at a time
+
+
 class EmbeddingsConfig(dg.Config):
     # A quality-chosen sample spread over each kept track: at most `faces_per_track`, fewer when the
     # title has many tracks per second, so that embedding keeps pace with the video on 2 CPU cores.
@@ -233,11 +236,15 @@ def face_embeddings(
         todo = np.array([f for f in chosen if int(f) not in known], np.int64)
         embedder = face_models.embedder()
         started = time.perf_counter()
-        crops = decode_crops(faces.crops_jpeg, chosen)
-        known.update(zip(todo.tolist(), embedder.embed(crops[np.isin(chosen, todo)])))
-        upright = np.stack([known[int(f)] for f in chosen]) if len(chosen) else np.zeros((0, embedder.dim), np.float32)
-        # Adding the mirrored face's embedding makes it less pose-dependent: +0.09 BCubed F on TV footage.
-        raw = upright + embedder.embed(mirrored(crops))
+        raw = np.zeros((len(chosen), embedder.dim), np.float32)
+        for start in range(0, len(chosen), EMBED_CHUNK):  # a whole episode's decoded crops would take gigabytes
+            part = chosen[start : start + EMBED_CHUNK]
+            crops = decode_crops(faces.crops_jpeg, part)
+            fresh = np.isin(part, todo)
+            known.update(zip(part[fresh].tolist(), embedder.embed(crops[fresh])))
+            upright = np.stack([known[int(f)] for f in part])
+            # Adding the mirrored face's embedding makes it less pose-dependent: +0.09 BCubed F on TV footage.
+            raw[start : start + len(part)] = upright + embedder.embed(mirrored(crops))
         seconds = time.perf_counter() - started
         warehouse.write_artifact(
             title,

@@ -41,7 +41,8 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        pq.write_table(table, tmp)
+        # Row groups of 8k rows: a reader decodes one group at a time, not a whole episode's column at once.
+        pq.write_table(table, tmp, row_group_size=8192)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -59,3 +59,14 @@ def test_embedding_budget_follows_video_length():
     assert faces_per_track(23, 9.2, 21.0, most=12, least=6, step=3) == 6  # a crowded short clip gets fewer
     assert faces_per_track(500, 5.0, 21.0, most=12, least=6, step=3) == 6
     assert faces_per_track(0, 5.0, 21.0, most=12, least=6) == 12
+
+
+def test_members_by_label_groups_in_one_sort():
+    from videoclusternet.pipeline import members_by_label
+
+    labels = np.array([5, 2, 5, -1, 2, 5])
+    found, members = members_by_label(labels)
+    assert found.tolist() == [-1, 2, 5]
+    assert [m.tolist() for m in members] == [[3], [1, 4], [0, 2, 5]]
+    empty, none = members_by_label(np.zeros(0, np.int64))
+    assert len(empty) == 0 and none == []

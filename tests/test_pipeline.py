@@ -307,3 +307,28 @@ def test_titles_lists_the_home_and_delete_forgets_a_title_but_not_the_others(hom
     assert not dg.DagsterInstance.get().has_dynamic_partition("titles", TITLE)
     with pytest.raises(SystemExit, match=f"title '{TITLE}' is unknown"):
         main(["delete", TITLE])
+
+
+def test_embeddings_made_a_chunk_at_a_time_are_the_same(home_copy, monkeypatch):
+    """A long title's faces are decoded and embedded in chunks: any chunk size gives the same embeddings."""
+    import assets.faces
+    from vcn_dagster.definitions import all_assets, build_resources
+
+    warehouse = WarehouseResource(home=str(home_copy))
+    before = warehouse.read_artifact(TITLE, "embeddings")
+    monkeypatch.setattr(assets.faces, "EMBED_CHUNK", 7)
+    result = dg.materialize(
+        all_assets,
+        selection=[assets.faces.face_embeddings.key],
+        partition_key=TITLE,
+        instance=dg.DagsterInstance.get(),
+        resources=build_resources(home_copy),
+    )
+    assert result.success
+    after = warehouse.read_artifact(TITLE, "embeddings")
+    assert len(before) > 7 and after.column("face").equals(before.column("face"))
+    np.testing.assert_allclose(
+        np.stack(after.column("raw").to_numpy(zero_copy_only=False)),
+        np.stack(before.column("raw").to_numpy(zero_copy_only=False)),
+        atol=1e-5,
+    )

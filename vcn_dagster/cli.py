@@ -126,7 +126,7 @@ def recluster(title: str, clusterer: str, threshold: float | None, adapted: bool
     home = _prepare_home()
     import dagster as dg
 
-    from assets.identities import ClustersConfig
+    from assets.identities import ClustersConfig, generic_embedder
     from resources import WarehouseResource
     from vcn_dagster.definitions import all_assets, all_checks, build_resources
     from vcn_dagster.partitions import titles_partitions
@@ -138,9 +138,9 @@ def recluster(title: str, clusterer: str, threshold: float | None, adapted: bool
     if threshold is not None and clusterer not in (AverageLinkClusterer.name, AUTO):
         raise SystemExit(f"vcn cluster: --threshold is a setting of average_link only, not of {clusterer}")
     warehouse = WarehouseResource(home=str(home))
-    if adapted is None:
+    if adapted is None:  # clusters made with another model than the generic one were made with the adapted one
         used = warehouse.read_title("cluster_assignments", title)
-        adapted = used is not None and used.num_rows > 0 and used.column("model_version")[0].as_py().startswith("vcn-")
+        adapted = bool(used) and used.column("model_version")[0].as_py() != generic_embedder(warehouse, title)
     config = {
         "clusterer": clusterer,
         "threshold": ClustersConfig.model_fields["threshold"].default if threshold is None else threshold,

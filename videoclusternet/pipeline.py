@@ -192,10 +192,9 @@ def track_faces(
     raw = embedder.embed(decode_crops(faces.crops_jpeg, probe))
     norms = np.full(len(det), np.nan, np.float32)
     norms[probe] = np.linalg.norm(raw, axis=1)
-    for i, t in enumerate(tracks):
-        probed = norms[(track_of == t) & np.isfinite(norms)]
-        if probed.size:
-            summary.median_norm[i] = np.median(probed)
+    probed_tracks, probed_faces = members_by_label(track_of[probe])
+    for t, members in zip(probed_tracks, probed_faces):
+        summary.median_norm[np.searchsorted(tracks, t)] = np.median(norms[probe[members]])
     _judge(summary, thresholds)
     return Tracking(track_of, probe, raw, norms, summary, thresholds)
 
@@ -211,6 +210,16 @@ def _judge(summary: TrackSummary, thresholds: QualityThresholds) -> None:
             float(summary.median_score[i]),
             thresholds,
         )
+
+
+def members_by_label(labels: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The distinct labels, sorted, and the indices of each one's members: one sort, not a scan per label
+    (an episode has thousands of tracks and a hundred thousand faces)."""
+    if len(labels) == 0:
+        return labels[:0], []
+    order = np.argsort(labels, kind="stable")
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    return labels[order[np.r_[0, bounds]]], np.split(order, bounds)
 
 
 def _summarise(tracks: np.ndarray, track_of: np.ndarray, face_shot: np.ndarray, faces: DetectedFaces) -> TrackSummary:
@@ -229,11 +238,10 @@ def _summarise(tracks: np.ndarray, track_of: np.ndarray, face_shot: np.ndarray, 
         reason=[""] * n,
     )
     frames = faces.detections.frame_idx
-    for i, t in enumerate(tracks):
-        m = track_of == t
+    for i, m in enumerate(members_by_label(track_of)[1]):  # tracks are track_of's unique values, in order
         summary.shot[i] = face_shot[m][0]
         summary.first_frame[i], summary.last_frame[i] = frames[m].min(), frames[m].max()
-        summary.faces[i] = m.sum()
+        summary.faces[i] = len(m)
         summary.median_score[i] = np.median(faces.detections.scores[m])
         summary.best_size[i] = faces.size_px[m].max()
         summary.best_sharpness[i] = faces.sharpness[m].max()
