@@ -40,11 +40,13 @@ def vcn_env(home: Path, cache: Path) -> dict[str, str]:
     return {**os.environ, "VCN_HOME": str(home), "VCN_MODEL_CACHE": str(cache)}
 
 
-def run_clip(clip: Path, home: Path, stride: int, cache: Path, adapt: bool = False) -> tuple[str, float]:
-    """`vcn run` on the clip in `home`; returns the title and the process's wall seconds."""
+def run_clip(
+    clip: Path, home: Path, stride: int, cache: Path, adapt: bool = False, video: str = "video.mp4"
+) -> tuple[str, float]:
+    """`vcn run` on the clip's `video` in `home`; returns the title and the process's wall seconds."""
     title = clip.name.replace("-", "_").lower()
     started = time.perf_counter()
-    args = [*VCN, "run", str(clip / "video.mp4"), "--title", title, "--stride", str(stride)]
+    args = [*VCN, "run", str(clip / video), "--title", title, "--stride", str(stride)]
     subprocess.run(args + (["--adapt"] if adapt else []), env=vcn_env(home, cache), check=True, capture_output=True)
     return title, time.perf_counter() - started
 

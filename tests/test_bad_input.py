@@ -78,6 +78,8 @@ def test_names_without_a_key_clashing_keys_and_missing_files_fail_alone(
     err = capsys.readouterr().err
     assert f"{unnamed}: cannot derive a title key" in err
     assert f"{clash}: title key 'a_b' is also the key of {first}" in err
+    assert f"FAILED: title a_b failed in frames: {first}: not a decodable video" in err  # the reason, no traceback
+    assert "Traceback" not in err
     assert _title_row(home_copy, "gone.s01e01")["error"] == f"frames: {missing}: file not found"
     assert _title_row(home_copy, tmp_path.name)["error"] == f"frames: {tmp_path}: not a file"
     assert str(first) in _title_row(home_copy, "a_b")["error"]  # the first of the clash ran, and failed on its own

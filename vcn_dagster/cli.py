@@ -114,7 +114,8 @@ def run_titles(
         )
         outcome[key] = result.success
         warnings[key] = check_warnings(result)
-        print(f"   {'done' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        state = "done" if result.success else f"FAILED: {failure_reason(result)}"
+        print(f"   {state} ({time.perf_counter() - started:.1f}s)", file=sys.stderr)
     warehouse.sync_views()
     print_summary(warehouse, [*missing, *keys], warnings)
     return outcome
@@ -157,9 +158,7 @@ def recluster(title: str, clusterer: str, threshold: float | None, adapted: bool
         tags={"vcn/launched_by": "vcn cluster"},
     )
     if not result.success and not result.asset_materializations_for_node("face_clusters"):
-        failure = next(e.step_failure_data for e in result.all_events if e.is_step_failure)
-        reason = failure.user_failure_data.description if failure.user_failure_data else failure.error.message
-        print(f"vcn cluster: {reason.strip()}", file=sys.stderr)
+        print(f"vcn cluster: {failure_reason(result)}", file=sys.stderr)
     warehouse.sync_views()
     print_summary(warehouse, [title], {title: check_warnings(result)})
     return result.success
@@ -167,6 +166,14 @@ def recluster(title: str, clusterer: str, threshold: float | None, adapted: bool
 
 # Dagster's own console log would repeat each failure with its stack trace; the summary says what failed and why.
 QUIET_LOGS = {"console": {"config": {"log_level": "CRITICAL"}}}
+
+
+def failure_reason(result) -> str:
+    """Why a run failed, in one line: the first failed step's own message, without Dagster's stack trace."""
+    failure = next((e.step_failure_data for e in result.all_events if e.is_step_failure), None)
+    if failure is None:
+        return "the run failed"
+    return (failure.user_failure_data.description if failure.user_failure_data else failure.error.message).strip()
 
 
 def check_warnings(result) -> list[str]:
