@@ -27,7 +27,8 @@ def loop_clip(clip: Path, times: int, out: Path) -> Path:
     """`out`/video.mkv and `out`/faces.csv: the clip and its truth, `times` times in a row."""
     out.mkdir(parents=True, exist_ok=True)
     reader = cv2.VideoCapture(str(clip / "video.mp4"))
-    fps, width, height = reader.get(cv2.CAP_PROP_FPS), int(reader.get(3)), int(reader.get(4))
+    fps = reader.get(cv2.CAP_PROP_FPS)
+    width, height = int(reader.get(cv2.CAP_PROP_FRAME_WIDTH)), int(reader.get(cv2.CAP_PROP_FRAME_HEIGHT))
     reader.release()
     video = out / "video.mkv"
     if not video.exists():
@@ -39,7 +40,9 @@ def loop_clip(clip: Path, times: int, out: Path) -> Path:
             reader.release()
         writer.release()
         Path(str(video) + ".tmp.mkv").rename(video)
-    frames = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)) // times
+    reader = cv2.VideoCapture(str(video))
+    frames = int(reader.get(cv2.CAP_PROP_FRAME_COUNT)) // times
+    reader.release()
     with open(clip / "faces.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     with open(out / "faces.csv", "w", newline="") as fh:

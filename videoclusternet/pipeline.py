@@ -181,8 +181,8 @@ def track_faces(
     """
     det = faces.detections
     track_of = link_tracks(det.frame_idx, face_shot, det.boxes, faces.appearance, fps, tracker)
-    tracks = np.unique(track_of)
-    summary = _summarise(tracks, track_of, face_shot, faces)
+    tracks, members = members_by_label(track_of)
+    summary = _summarise(tracks, members, face_shot, faces)
     judged = summary.faces >= policy.min_track_faces
     thresholds = derive_thresholds(np.log(summary.best_sharpness[judged] + 1.0), policy)
     _judge(summary, thresholds)
@@ -222,7 +222,10 @@ def members_by_label(labels: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return labels[order[np.r_[0, bounds]]], np.split(order, bounds)
 
 
-def _summarise(tracks: np.ndarray, track_of: np.ndarray, face_shot: np.ndarray, faces: DetectedFaces) -> TrackSummary:
+def _summarise(
+    tracks: np.ndarray, members: list[np.ndarray], face_shot: np.ndarray, faces: DetectedFaces
+) -> TrackSummary:
+    """Per track (its faces' indices in `members`): shot, span, face count, and its best and median faces."""
     n = len(tracks)
     summary = TrackSummary(
         track=tracks,
@@ -238,7 +241,7 @@ def _summarise(tracks: np.ndarray, track_of: np.ndarray, face_shot: np.ndarray, 
         reason=[""] * n,
     )
     frames = faces.detections.frame_idx
-    for i, m in enumerate(members_by_label(track_of)[1]):  # tracks are track_of's unique values, in order
+    for i, m in enumerate(members):
         summary.shot[i] = face_shot[m][0]
         summary.first_frame[i], summary.last_frame[i] = frames[m].min(), frames[m].max()
         summary.faces[i] = len(m)
