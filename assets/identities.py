@@ -17,7 +17,7 @@ from assets.checks_common import (
 )
 from assets.common import stage_version, title_asset, title_stage
 from assets.faces import face_embeddings
-from resources import WarehouseResource
+from resources import MediaLibraryResource, WarehouseResource
 from videoclusternet.clustering import DEFAULT_CLUSTERER, make_clusterer
 from videoclusternet.clustering.cooccurrence_cut import CutReport
 from videoclusternet.pipeline import cluster_tracks
@@ -31,14 +31,18 @@ class ClustersConfig(dg.Config):
     # (FINCH's first partition) and "hdbscan" are the other threshold-free options.
     clusterer: str = DEFAULT_CLUSTERER
     threshold: float = 0.3  # cosine similarity for the average-link baseline
-    # The title's adapted model's embeddings, or the generic model's. Off by default: on the evaluation
-    # clips adaptation has not yet improved clustering (see the README's ablation).
-    use_adapted: bool = False
+    # The title's adapted model's embeddings, or the generic model's. None: as the title is registered
+    # (`vcn run --adapt`; not adapted unless set: on the evaluation clips adaptation has not yet improved
+    # clustering, see the README's ablation). The jobs say it: `title_pipeline` no, `adapted_title_pipeline` yes.
+    use_adapted: bool | None = None
 
 
 @title_asset("identities", {"python", "parquet"}, deps=[face_embeddings, adapted_embeddings])
 def face_clusters(
-    context: dg.AssetExecutionContext, config: ClustersConfig, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: ClustersConfig,
+    warehouse: WarehouseResource,
+    media: MediaLibraryResource,
 ) -> dg.MaterializeResult:
     """Kept tracks grouped by identity (tracks on screen together never share a cluster), and one
     `identities` row per cluster: tracks, faces, screen seconds, first/last seen, a representative face."""
@@ -47,13 +51,17 @@ def face_clusters(
         make_clusterer(config.clusterer, config.threshold)  # a wrong name fails here, before the title is touched
     except ValueError as exc:
         raise dg.Failure(str(exc)) from exc
-    if config.use_adapted and not warehouse.has_artifact(title, "adapted_embeddings"):
-        raise dg.Failure(f"title {title!r} has no adapted model to cluster with: run it with adaptation first")
+    use_adapted = media.adapts(title) if config.use_adapted is None else config.use_adapted
+    if use_adapted and not adapted_embeddings_current(warehouse, title):
+        raise dg.Failure(
+            f"title {title!r} has no adapted model made from its current faces to cluster with: run "
+            "`adapted_title_pipeline` for it (`vcn run VIDEO --adapt`), or `vcn run VIDEO --no-adapt`"
+        )
     with title_stage(context, warehouse, "face_clusters"):
         generic = generic_embedder(warehouse, title)
         clusterer = make_clusterer(config.clusterer, config.threshold, embedder=generic.split(":")[0])
         started = time.perf_counter()
-        emb = warehouse.read_artifact(title, "adapted_embeddings" if config.use_adapted else "embeddings")
+        emb = warehouse.read_artifact(title, "adapted_embeddings" if use_adapted else "embeddings")
         raw = emb.column("raw").to_numpy(zero_copy_only=False)
         face_track = emb.column("track").to_numpy()
         tracks = warehouse.rows("tracks", title)
@@ -63,7 +71,7 @@ def face_clusters(
         result = cluster_tracks(
             kept, face_track, np.stack(raw) if len(raw) else np.zeros((0, 1)), detections["frame"], track_of, clusterer
         )
-        model_version = adapted_model_version(warehouse, title) if config.use_adapted else generic
+        model_version = adapted_model_version(warehouse, title) if use_adapted else generic
         warehouse.write(
             "cluster_assignments",
             title,
@@ -93,10 +101,19 @@ def face_clusters(
             **cut_metadata(result.cut),
             "distance": result.loss,
             "model_version": model_version,
-            "embeddings": "adapted" if config.use_adapted else "base",
+            "embeddings": "adapted" if use_adapted else "base",
             "seconds": round(seconds, 3),
         }
     )
+
+
+def adapted_embeddings_current(warehouse: WarehouseResource, title: str) -> bool:
+    """The title has adapted embeddings, of the very faces its generic embeddings hold now (a re-run of the
+    face stages without adaptation leaves the adapted ones describing the faces of before)."""
+    if not warehouse.has_artifact(title, "adapted_embeddings"):
+        return False
+    faces = warehouse.read_artifact(title, "embeddings").column("face")
+    return warehouse.read_artifact(title, "adapted_embeddings").column("face").equals(faces)
 
 
 def cut_metadata(cut: CutReport | None) -> dict:

@@ -29,10 +29,15 @@ from vcn_dagster import schedules
 from vcn_dagster.backfills import SEASON_TAG
 from vcn_dagster.cli import _prepare_home, main
 from vcn_dagster.definitions import all_assets, build_resources
-from vcn_dagster.jobs import title_pipeline_job
+from vcn_dagster.jobs import adapted_title_pipeline_job, title_pipeline_job
 from vcn_dagster.schedules import nightly_reprocess
 from vcn_dagster.sensors import DropCursor, drop_title_key, media_drop_sensor, settled_files
 from videoclusternet.synthetic import compose_clip
+
+GENERIC_STAGES = {
+    dg.AssetKey(stage) for stage in ("frames", "face_detections", "face_tracks", "face_embeddings", "face_clusters")
+}
+ADAPTATION_STAGES = {dg.AssetKey("adapted_model"), dg.AssetKey("adapted_embeddings")}
 
 # --- media drop sensor ---------------------------------------------------------------------------------------
 
@@ -48,9 +53,8 @@ class Drop:
         """One sensor tick, resolved against the job; its partitions are then added as the daemon would."""
         drops = DropFolderResource(path=str(self.folder), settle_seconds=settle, max_per_tick=max_per_tick)
         resources = {**build_resources(self.home), "drops": drops}
-        defs = dg.Definitions(
-            assets=all_assets, jobs=[title_pipeline_job], sensors=[media_drop_sensor], resources=resources
-        )
+        jobs = [title_pipeline_job, adapted_title_pipeline_job]
+        defs = dg.Definitions(assets=all_assets, jobs=jobs, sensors=[media_drop_sensor], resources=resources)
         # An instance ref, as the daemon passes: run requests for partitions are then checked against the instance.
         with dg.build_sensor_context(
             instance_ref=self.instance.get_ref(), cursor=self.cursor, definitions=defs, resources=resources
@@ -93,7 +97,7 @@ def test_a_settled_video_becomes_a_partition_and_a_run_once_per_content(drop: Dr
     (run,) = drop.tick(settle=0.3).run_requests
     sha = MediaLibraryResource(home=str(drop.home)).lookup("show_name.s01e03")["sha256"]
     assert run.partition_key == "show_name.s01e03"
-    assert media_drop_sensor.job_name == "title_pipeline" and run.tags["dagster/partition"] == "show_name.s01e03"
+    assert run.job_name == "title_pipeline" and run.tags["dagster/partition"] == "show_name.s01e03"
     assert sha in run.run_key
     assert run.tags["vcn/content_sha256"] == sha and run.tags["vcn/source"] == str(video.resolve())
     assert drop.instance.get_dynamic_partitions("titles") == ["show_name.s01e03"]
@@ -121,6 +125,13 @@ def test_a_settled_video_becomes_a_partition_and_a_run_once_per_content(drop: Dr
     assert rerun.partition_key == "show_name.s01e03" and rerun.run_key != run.run_key
     assert rerun.tags["vcn/content_sha256"] != sha
     assert not result.dynamic_partitions_requests
+
+    # A title adapted before (`vcn run --adapt`) is adapted again when a new file for it is dropped.
+    MediaLibraryResource(home=str(drop.home)).register("show_name.s01e03", video, adapt=True)
+    drop.write("Show.Name.S01E03.mkv", b"w" * 3000)
+    drop.tick()
+    (adapted,) = drop.tick().run_requests
+    assert adapted.job_name == "adapted_title_pipeline" and adapted.partition_key == "show_name.s01e03"
 
 
 @pytest.mark.parametrize(
@@ -279,14 +290,19 @@ def test_season_backfill_is_one_backfill_over_that_season_only(season: Season):
     ]
 
 
-def test_a_title_keeps_its_stride_until_told_otherwise(tmp_path: Path):
+def test_a_title_keeps_its_stride_and_adaptation_until_told_otherwise(tmp_path: Path):
     media = MediaLibraryResource(home=str(tmp_path))
     video = tmp_path / "a.mp4"
     video.write_bytes(b"not looked at here")
-    assert media.register("new", video)["stride"] == 1
-    media.register("a", video, stride=3)
-    assert media.register("a", video)["stride"] == 3  # a drop of a new file, a backfill, a plain `vcn run`
+    assert media.register("new", video)["stride"] == 1 and not media.adapts("new")
+    assert not media.adapts("never_registered")
+    media.register("a", video, stride=3, adapt=True)
+    entry = media.register("a", video)  # a drop of a new file, a backfill, a plain `vcn run`
+    assert entry["stride"] == 3 and entry["adapt"] and media.adapts("a")
     assert media.register("a", video, stride=1)["stride"] == media.lookup("a")["stride"] == 1
+    assert media.adapts("a")
+    media.register("a", video, adapt=False)  # `vcn run --no-adapt`
+    assert not media.adapts("a") and media.lookup("a")["stride"] == 1
 
 
 def test_a_failed_title_fails_its_backfill_and_the_command(season: Season):
@@ -324,9 +340,7 @@ def test_season_summary_rolls_episodes_up(season: Season):
 def _schedule_tick(season: Season) -> dict[str, dg.RunRequest]:
     when = dt.datetime(2025, 1, 2, 3, tzinfo=dt.UTC)
     resources = build_resources(season.home)
-    defs = dg.Definitions(
-        assets=all_assets, jobs=[title_pipeline_job], schedules=[nightly_reprocess], resources=resources
-    )
+    defs = dg.Definitions(assets=all_assets, schedules=[nightly_reprocess], resources=resources)
     context = dg.build_schedule_context(
         instance=season.instance,
         scheduled_execution_time=when,
@@ -351,6 +365,16 @@ def test_nightly_schedule_requests_failed_and_stale_titles_only(season: Season, 
     assert sorted(requests) == ["bad.s02e01", "show.s01e02"]
     assert requests["show.s01e02"].run_key == "show.s01e02:code:2025-01-02"
     assert _schedule_tick(season)["show.s01e02"].run_key == requests["show.s01e02"].run_key  # idempotent per day
+    # Each title runs its own stages: with adaptation's for a title registered adapted (`vcn run --adapt`).
+    assert set(requests["show.s01e02"].asset_selection) == GENERIC_STAGES
+    media = MediaLibraryResource(home=str(season.home))
+    corrupt = Path(media.lookup("bad.s02e01")["path"])
+    media.register("bad.s02e01", corrupt, adapt=True)
+    try:
+        adapted = _schedule_tick(season)["bad.s02e01"].asset_selection
+    finally:
+        media.register("bad.s02e01", corrupt, adapt=False)
+    assert set(adapted) == GENERIC_STAGES | ADAPTATION_STAGES
 
     # Another embedder configured: every title it embedded is stale by model.
     current = schedules.current_models
@@ -383,6 +407,9 @@ def test_season_backfill_on_a_webserver_goes_through_graphql(tmp_path: Path, mon
         in_process_test_workspace(instance, origin) as workspace,
     ):
         instance.add_dynamic_partitions("titles", ["show.s01e01", "show.s01e02", "show.s02e01"])
+        video = tmp_path / "e02.mp4"
+        video.write_bytes(b"not looked at here")
+        MediaLibraryResource(home=str(tmp_path / "home")).register("show.s01e02", video, adapt=True)
 
         def answer(url: str, query: str, variables: dict | None = None, timeout: float = 10.0) -> dict:
             assert url == "http://dagster:3000"
@@ -391,12 +418,15 @@ def test_season_backfill_on_a_webserver_goes_through_graphql(tmp_path: Path, mon
 
         monkeypatch.setattr(backfills, "_graphql", answer)
         launched = backfills.launch_season_backfill(instance, tmp_path / "home", "show.s01", "http://dagster:3000")
-        backfill = instance.get_backfill(launched.backfill_id)
-    assert launched.where == "http://dagster:3000" and launched.titles == ["show.s01e01", "show.s01e02"]
-    assert backfill.tags[SEASON_TAG] == "show.s01" and backfill.status == BulkActionStatus.REQUESTED
-    target = backfill.asset_backfill_data.target_subset
-    assert {p for _, p in target.iterate_asset_partitions()} == {"show.s01e01", "show.s01e02"}
-    assert dg.AssetKey("face_clusters") in target.asset_keys and dg.AssetKey("adapted_model") not in target.asset_keys
+        made = [instance.get_backfill(b.backfill_id) for b in launched]
+    # One backfill per kind of title: show.s01e02, registered adapted, also gets adaptation's stages.
+    titles = ["show.s01e01", "show.s01e02"]
+    assert [(b.where, b.titles) for b in launched] == [("http://dagster:3000", [t]) for t in titles]
+    stages = [GENERIC_STAGES, GENERIC_STAGES | ADAPTATION_STAGES]
+    for backfill, title, keys in zip(made, titles, stages):
+        assert backfill.tags[SEASON_TAG] == "show.s01" and backfill.status == BulkActionStatus.REQUESTED
+        target = backfill.asset_backfill_data.target_subset
+        assert {p for _, p in target.iterate_asset_partitions()} == {title} and target.asset_keys == keys
 
 
 LOCATIONS = "workspaceOrError { ... on Workspace { locationEntries { name } } }"

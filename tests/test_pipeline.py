@@ -101,7 +101,7 @@ def test_rerun_replaces_rows(home_env):
     before = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
     old_run = con.execute("SELECT DISTINCT run_id FROM tracks WHERE title = ?", [TITLE]).fetchall()
     old_version = con.execute("SELECT model_version FROM adapted_models WHERE title = ?", [TITLE]).fetchone()[0]
-    assert run_titles([home_env.truth.path], adapt=True) == {TITLE: True}
+    assert run_titles([home_env.truth.path]) == {TITLE: True}  # a title run with --adapt stays adapted
     con = _con(home_env)
     assert {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables} == before
     new_run = con.execute("SELECT DISTINCT run_id FROM tracks WHERE title = ?", [TITLE]).fetchall()
@@ -276,11 +276,17 @@ def test_recluster_refuses_unknown_titles_misplaced_thresholds_and_a_missing_ada
         main(["cluster", "nosuch"])
     with pytest.raises(SystemExit, match="--threshold is a setting of average_link only, not of hdbscan"):
         main(["cluster", TITLE, "--clusterer", "hdbscan", "--threshold", "0.4"])
-    (home_copy / "titles" / TITLE / "adapted_embeddings.parquet").unlink()
-    with pytest.raises(SystemExit) as exit_code:
-        main(["cluster", TITLE, "--adapted"])
-    assert exit_code.value.code == 1
-    assert f"title '{TITLE}' has no adapted model to cluster with" in capsys.readouterr().err
+    warehouse = WarehouseResource(home=str(home_copy))
+    # Adapted embeddings of other faces than the title has now (its face stages re-ran without adaptation).
+    adapted = warehouse.read_artifact(TITLE, "adapted_embeddings")
+    warehouse.write_artifact(TITLE, "adapted_embeddings", adapted.slice(1).to_pydict())
+    for missing in (False, True):
+        if missing:
+            (home_copy / "titles" / TITLE / "adapted_embeddings.parquet").unlink()
+        with pytest.raises(SystemExit) as exit_code:
+            main(["cluster", TITLE])  # the title's clusters were made with its adapted model: so these too
+        assert exit_code.value.code == 1
+        assert f"title '{TITLE}' has no adapted model made from its current faces" in capsys.readouterr().err
     status = (
         WarehouseResource(home=str(home_copy)).connect().execute("SELECT status FROM titles WHERE title = ?", [TITLE])
     )

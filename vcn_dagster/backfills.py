@@ -1,4 +1,5 @@
-"""Season backfills: one Dagster backfill over every registered title of a season (`show.s01`).
+"""Season backfills: one Dagster backfill over every registered title of a season (`show.s01`), each title
+with its own stages (adaptation's too, for a title registered adapted).
 
 With a Dagster webserver reachable the backfill is launched there (GraphQL `launchPartitionBackfill`)
 and its daemon runs it. Without one it is recorded in the instance and run here, one title after the
@@ -20,7 +21,8 @@ from dagster._core.definitions.events import AssetKeyPartitionKey
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.utils import make_new_backfill_id
 
-from vcn_dagster.jobs import title_pipeline_job
+from resources import MediaLibraryResource
+from vcn_dagster.jobs import pipeline_job_for, stages_for
 from vcn_dagster.partitions import titles_partitions
 from vcn_dagster.titles import season_of
 
@@ -77,13 +79,29 @@ def webserver_reachable(url: str) -> bool:
         return False
 
 
-def launch_on_webserver(url: str, season: str, titles: list[str], asset_keys: list[dg.AssetKey]) -> SeasonBackfill:
-    """An asset backfill over the titles, launched on the webserver; its daemon runs it."""
+def stage_keys(adapt: bool) -> list[dg.AssetKey]:
+    return [asset.key for asset in stages_for(adapt)]
+
+
+def launch_on_webserver(url: str, season: str, adapts: dict[str, bool]) -> list[SeasonBackfill]:
+    """Asset backfills over the titles, launched on the webserver; its daemon runs them. One per kind of
+    title: the titles registered adapted get their own, with adaptation's stages too (one backfill with
+    per-asset partitions would do, but Dagster's GraphQL cannot resolve those for dynamic partitions).
+    `face_clusters`, told nothing, clusters each title as it is registered."""
+    launched = []
+    for adapt in (False, True):
+        titles = [title for title, adapted in adapts.items() if adapted == adapt]
+        if titles:
+            launched.append(_launch_one(url, season, titles, adapt))
+    return launched
+
+
+def _launch_one(url: str, season: str, titles: list[str], adapt: bool) -> SeasonBackfill:
     params = {
         "partitionNames": titles,
-        "assetSelection": [{"path": key.path} for key in asset_keys],
+        "assetSelection": [{"path": key.path} for key in stage_keys(adapt)],
         "tags": [{"key": SEASON_TAG, "value": season}, {"key": "vcn/launched_by", "value": "vcn backfill-season"}],
-        "title": f"season {season}",
+        "title": f"season {season}{' (adapted titles)' if adapt else ''}",
     }
     reply = _graphql(url, _LAUNCH, {"params": params})
     if reply.get("errors"):
@@ -94,32 +112,23 @@ def launch_on_webserver(url: str, season: str, titles: list[str], asset_keys: li
     return SeasonBackfill(result["backfillId"], season, titles, where=url)
 
 
-def _pipeline(home: Path) -> tuple[dg.Definitions, list[dg.AssetKey]]:
-    """Definitions with this home's resources (whatever home the module-level `defs` was built for), and
-    the assets `title_pipeline` materialises."""
+def run_in_process(instance: dg.DagsterInstance, home: Path, season: str, adapts: dict[str, bool]) -> SeasonBackfill:
+    """Record an asset backfill over the titles' stages in the instance, then run each title's pipeline job
+    here: `adapted_title_pipeline` for a title registered adapted, else `title_pipeline`."""
     from vcn_dagster.definitions import all_assets, all_checks, build_resources
 
-    defs = dg.Definitions(
-        assets=all_assets, asset_checks=all_checks, jobs=[title_pipeline_job], resources=build_resources(home)
-    )
-    return defs, sorted(title_pipeline_job.selection.resolve(defs.resolve_asset_graph()))
-
-
-def run_in_process(instance: dg.DagsterInstance, home: Path, season: str, titles: list[str]) -> SeasonBackfill:
-    """Record an asset backfill over the titles in the instance, then run each title's `title_pipeline` here."""
-    defs, asset_keys = _pipeline(home)
-    job = defs.resolve_job_def(title_pipeline_job.name)
+    # With this home's resources, whatever home the module-level `defs` was built for.
+    jobs = [pipeline_job_for(adapt) for adapt in (False, True)]
+    defs = dg.Definitions(assets=all_assets, asset_checks=all_checks, jobs=jobs, resources=build_resources(home))
     asset_graph = defs.resolve_asset_graph()
     tags = {SEASON_TAG: season, "vcn/launched_by": "vcn backfill-season"}
-    backfill = PartitionBackfill.from_asset_partitions(
+    targets = {AssetKeyPartitionKey(key, title) for title, adapt in adapts.items() for key in stage_keys(adapt)}
+    backfill = PartitionBackfill.from_asset_graph_subset(
         backfill_id=make_new_backfill_id(),
-        asset_graph=asset_graph,
-        partition_names=titles,
-        asset_selection=asset_keys,
         backfill_timestamp=time.time(),
         tags=tags,
         dynamic_partitions_store=instance,
-        all_partitions=False,
+        asset_graph_subset=AssetGraphSubset.from_asset_partition_set(targets, asset_graph),
         title=f"season {season}",
         description="vcn backfill-season, run in process",
         run_config=None,
@@ -131,7 +140,8 @@ def run_in_process(instance: dg.DagsterInstance, home: Path, season: str, titles
 
     done, failed = set(), set()
     outcome = {}
-    for title in titles:
+    for title, adapt in adapts.items():
+        job = defs.resolve_job_def(pipeline_job_for(adapt).name)
         result = job.execute_in_process(
             partition_key=title,
             instance=instance,
@@ -142,7 +152,7 @@ def run_in_process(instance: dg.DagsterInstance, home: Path, season: str, titles
         outcome[title] = result.success
         made = {e.asset_key for e in result.get_asset_materialization_events()}
         done |= {AssetKeyPartitionKey(key, title) for key in made}
-        failed |= {AssetKeyPartitionKey(key, title) for key in asset_keys if key not in made}
+        failed |= {AssetKeyPartitionKey(key, title) for key in stage_keys(adapt) if key not in made}
     data = data._replace(
         materialized_subset=AssetGraphSubset.from_asset_partition_set(done, asset_graph),
         failed_and_downstream_subset=AssetGraphSubset.from_asset_partition_set(failed, asset_graph),
@@ -152,15 +162,16 @@ def run_in_process(instance: dg.DagsterInstance, home: Path, season: str, titles
         data, instance, asset_graph
     )
     instance.update_backfill(finished.with_status(status).with_end_timestamp(time.time()))
-    return SeasonBackfill(backfill.backfill_id, season, titles, where="in process", outcome=outcome)
+    return SeasonBackfill(backfill.backfill_id, season, list(adapts), where="in process", outcome=outcome)
 
 
 def launch_season_backfill(
     instance: dg.DagsterInstance, home: Path, season: str, url: str, in_process: bool = False
-) -> SeasonBackfill:
-    """Launch one backfill over the season's titles: on the webserver at `url` when it answers (and
-    `in_process` is off), else in this process."""
-    titles = season_titles(instance, season)
+) -> list[SeasonBackfill]:
+    """Launch a backfill over the season's titles: on the webserver at `url` when it answers (and
+    `in_process` is off; two there when some titles are registered adapted and some not), else in this process."""
+    media = MediaLibraryResource(home=str(home))
+    adapts = {title: media.adapts(title) for title in season_titles(instance, season)}
     if not in_process and webserver_reachable(url):
-        return launch_on_webserver(url, season, titles, _pipeline(home)[1])
-    return run_in_process(instance, home, season, titles)
+        return launch_on_webserver(url, season, adapts)
+    return [run_in_process(instance, home, season, adapts)]

@@ -41,12 +41,12 @@ def _prepare_home() -> Path:
 
 
 def run_titles(
-    videos: list[Path], title: str | None = None, stride: int | None = None, adapt: bool = False
+    videos: list[Path], title: str | None = None, stride: int | None = None, adapt: bool | None = None
 ) -> dict[str, bool]:
     """Register each video as a title partition and materialise every asset for it, in this process.
-    `stride` is kept with the title for its later runs; None keeps the title's (1 for a new title).
-    With `adapt` the face model is first adapted to each title and tracks are clustered with it;
-    otherwise the adaptation stage is skipped and tracks are clustered on the generic model.
+    `stride` and `adapt` are kept with the title for its later runs; None keeps the title's (1, and not
+    adapted, for a new title). An adapted title has the face model adapted to it first, and its tracks
+    clustered with that; otherwise the adaptation stage is skipped and tracks are clustered on the generic model.
 
     A title that fails is recorded as failed with its reason; the others carry on. So is a missing file. A
     video that gives no usable title key, or the key of an earlier video, is an error for that video alone.
@@ -58,6 +58,7 @@ def run_titles(
     from assets.common import code_version_of
     from resources import MediaLibraryResource, WarehouseResource
     from vcn_dagster.definitions import all_assets, all_checks, build_resources
+    from vcn_dagster.jobs import stages_for
     from vcn_dagster.partitions import titles_partitions
     from vcn_dagster.titles import title_key_from_filename, validate_title_key
 
@@ -90,7 +91,7 @@ def run_titles(
             outcome[key] = False
             missing.append(key)
             continue
-        media.register(key, Path(video), stride=stride)
+        media.register(key, Path(video), stride=stride, adapt=adapt)
         keys[key] = Path(video)
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(titles_partitions.name, list(keys))
@@ -99,14 +100,15 @@ def run_titles(
     for key, video in keys.items():
         print(f"== {key}  ({video})", file=sys.stderr)
         started = time.perf_counter()
+        adapted = media.adapts(key)
         result = dg.materialize(  # with the checks, so that a blocking one that fails stops the title
             [*all_assets, *all_checks],
-            selection=None if adapt else dg.AssetSelection.all() - dg.AssetSelection.groups("adaptation"),
+            selection=dg.AssetSelection.assets(*stages_for(adapted)),
             partition_key=key,
             instance=instance,
             resources=build_resources(home),
             run_config={
-                "ops": {"face_clusters": {"config": {"use_adapted": adapt}}},
+                "ops": {"face_clusters": {"config": {"use_adapted": adapted}}},
                 "loggers": QUIET_LOGS,
             },
             raise_on_error=False,
@@ -353,7 +355,7 @@ def ui(extra: list[str]) -> None:
 
 
 def backfill_season(season: str, url: str, in_process: bool = False) -> bool:
-    """Launch one Dagster backfill over a season's registered titles (see `vcn_dagster.backfills`) and say
+    """Launch a Dagster backfill over a season's registered titles (see `vcn_dagster.backfills`) and say
     what was launched. False when a title run here failed."""
     home = _prepare_home()
     import dagster as dg
@@ -361,15 +363,16 @@ def backfill_season(season: str, url: str, in_process: bool = False) -> bool:
     from vcn_dagster.backfills import launch_season_backfill
 
     try:
-        launched = launch_season_backfill(dg.DagsterInstance.get(), home, season, url, in_process)
+        backfills = launch_season_backfill(dg.DagsterInstance.get(), home, season, url, in_process)
     except (ValueError, RuntimeError, OSError) as exc:  # no such season; the webserver refused it or went away
         raise SystemExit(f"vcn backfill-season: {exc}") from None
-    print(f"backfill {launched.backfill_id} ({launched.where}): season {season}, {len(launched.titles)} titles")
-    for title in launched.titles:
-        state = ("done" if launched.outcome[title] else "FAILED") if title in launched.outcome else "requested"
-        print(f"  {title}: {state}")
+    for launched in backfills:
+        print(f"backfill {launched.backfill_id} ({launched.where}): season {season}, {len(launched.titles)} titles")
+        for title in launched.titles:
+            state = ("done" if launched.outcome[title] else "FAILED") if title in launched.outcome else "requested"
+            print(f"  {title}: {state}")
     print("see it in `vcn ui`: Runs -> Backfills")
-    return all(launched.outcome.values())
+    return all(ok for launched in backfills for ok in launched.outcome.values())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -381,7 +384,12 @@ def main(argv: list[str] | None = None) -> None:
     p_run.add_argument(
         "--stride", type=int, help="detect faces on every N-th frame, in this and later runs (default: as before, or 1)"
     )
-    p_run.add_argument("--adapt", action="store_true", help="adapt the face model to each title and cluster with it")
+    p_run.add_argument(
+        "--adapt",
+        action=argparse.BooleanOptionalAction,
+        help="adapt the face model to each title and cluster with it (--no-adapt: the generic model), "
+        "in this and later runs (default: as before, or not)",
+    )
     p_export = sub.add_parser("export", help="one row per detected face, as CSV or JSON")
     p_export.add_argument("title")
     p_export.add_argument("--format", choices=["csv", "json"], default="csv")

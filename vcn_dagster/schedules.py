@@ -11,14 +11,11 @@ import datetime as dt
 
 import dagster as dg
 
-from assets.faces import face_detections, face_embeddings, face_tracks
-from assets.identities import face_clusters
-from assets.media import frames
-from resources import FaceModelsResource, WarehouseResource
-from vcn_dagster.jobs import title_pipeline_job
+from assets.faces import face_detections, face_embeddings
+from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource
+from vcn_dagster.jobs import ADAPTATION_ASSETS, PIPELINE_ASSETS, stages_for
 from vcn_dagster.partitions import titles_partitions
 
-PIPELINE_ASSETS = [frames, face_detections, face_tracks, face_embeddings, face_clusters]
 CODE_VERSION_TAG = "dagster/code_version"
 REASONS = ("failed", "code", "model")
 
@@ -39,8 +36,10 @@ def reprocess_reasons(
     warehouse: WarehouseResource,
     title: str,
     models: dict[dg.AssetKey, tuple[str, str]],
+    stages: list[dg.AssetsDefinition],
 ) -> list[str] | None:
-    """Why `title` should run again, in the order of REASONS; empty when it is current, None while it runs."""
+    """Why `title` should run again, in the order of REASONS; empty when it is current, None while it runs.
+    `stages`: the title's stages (with adaptation's for an adapted title)."""
     runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": title}), limit=1)
     if runs and not runs[0].is_finished:
         return None
@@ -50,7 +49,7 @@ def reprocess_reasons(
         row is not None and row.num_rows and row.column("status")[0].as_py() == "failed"
     ):
         found.add("failed")
-    for asset in PIPELINE_ASSETS:
+    for asset in stages:
         key = asset.key
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=key, asset_partitions=[title]), limit=1
@@ -70,24 +69,32 @@ def reprocess_reasons(
 
 @dg.schedule(
     cron_schedule="0 3 * * *",
-    job=title_pipeline_job,
+    # A schedule has one job; each request selects the title's own stages (and its clustering follows its
+    # registration), as `title_pipeline` or `adapted_title_pipeline` would.
+    target=dg.AssetSelection.assets(*PIPELINE_ASSETS, *ADAPTATION_ASSETS),
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Nightly: re-runs titles that failed, or were made by other code or other face models.",
 )
 def nightly_reprocess(
-    context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource, face_models: FaceModelsResource
+    context: dg.ScheduleEvaluationContext,
+    warehouse: WarehouseResource,
+    face_models: FaceModelsResource,
+    media: MediaLibraryResource,
 ) -> list[dg.RunRequest] | dg.SkipReason:
-    """One run request per failed or stale title; the run key (title, reasons, date) makes a tick idempotent."""
+    """One run request per failed or stale title, adapted ones with adaptation; the run key (title, reasons,
+    date) makes a tick idempotent."""
     day = (context.scheduled_execution_time or dt.datetime.now(dt.UTC)).date().isoformat()
     models = current_models(face_models)
     requests = []
     for title in context.instance.get_dynamic_partitions(titles_partitions.name):
-        reasons = reprocess_reasons(context.instance, warehouse, title, models)
+        stages = stages_for(media.adapts(title))
+        reasons = reprocess_reasons(context.instance, warehouse, title, models, stages)
         if reasons:
             requests.append(
                 dg.RunRequest(
                     run_key=f"{title}:{'+'.join(reasons)}:{day}",
                     partition_key=title,
+                    asset_selection=[asset.key for asset in stages],
                     tags={"vcn/reason": "+".join(reasons), "vcn/launched_by": "nightly_reprocess"},
                 )
             )

@@ -1,4 +1,5 @@
-"""Media drop sensor: a video that lands in the drop folder becomes a title partition and a pipeline run.
+"""Media drop sensor: a video that lands in the drop folder becomes a title partition and a pipeline run
+(adapted, for a title registered so with `vcn run --adapt`).
 
 A file is taken once its size and change time have not moved for the settle interval, so a copy
 still in progress is never read. Its title key comes from its name (`vcn_dagster.titles`); its
@@ -20,7 +21,7 @@ import dagster as dg
 
 from resources import MediaLibraryResource
 from resources.drops import DropFolderResource, DroppedFile
-from vcn_dagster.jobs import title_pipeline_job
+from vcn_dagster.jobs import adapted_title_pipeline_job, pipeline_job_for, title_pipeline_job
 from vcn_dagster.partitions import titles_partitions
 from vcn_dagster.titles import MAX_KEY_LENGTH, title_key_from_filename, validate_title_key
 from videoclusternet.video import VIDEO_EXTENSIONS, VideoError
@@ -95,7 +96,7 @@ def _registered(media: MediaLibraryResource, key: str) -> dict[str, str] | None:
 
 
 @dg.sensor(
-    job=title_pipeline_job,
+    jobs=[title_pipeline_job, adapted_title_pipeline_job],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers settled videos from the drop folder as title partitions and runs the pipeline on them.",
@@ -104,7 +105,8 @@ def media_drop_sensor(
     context: dg.SensorEvaluationContext, drops: DropFolderResource, media: MediaLibraryResource
 ) -> dg.SensorResult:
     """One tick: list the drop folder, take up to `max_per_tick` settled videos, and for each new or
-    changed one register the media, add the partition and request a `title_pipeline` run."""
+    changed one register the media, add the partition and request a run of the title's pipeline
+    (`adapted_title_pipeline` for a title registered adapted, else `title_pipeline`)."""
     listing = drops.listing()
     now = time.time()
     videos = [
@@ -144,6 +146,7 @@ def media_drop_sensor(
             dg.RunRequest(
                 # The change time too, so a title switched back to an earlier file still runs again.
                 run_key=f"{key}:{sha256}:{file.mtime:.0f}",
+                job_name=pipeline_job_for(media.adapts(key)).name,
                 partition_key=key,
                 tags={"vcn/content_sha256": sha256, "vcn/source": file.path, "vcn/launched_by": "media_drop_sensor"},
             )
