@@ -301,8 +301,9 @@ def test_titles_lists_the_home_and_delete_forgets_a_title_but_not_the_others(hom
     people = con.execute("SELECT count(*) FROM identities WHERE title = ?", [TITLE]).fetchone()[0]
     main(["titles"])
     listed = {line.split("\t")[0]: line.split("\t") for line in capsys.readouterr().out.splitlines()[1:]}
-    assert listed[TITLE][1] == "done" and int(listed[TITLE][4]) == people
-    assert listed["broken_show.s01e02"][1] == "failed" and "not a decodable video" in listed["broken_show.s01e02"][5]
+    assert listed[TITLE][1] == "done" and int(listed[TITLE][4]) == people and listed[TITLE][5] == "yes"
+    broken = listed["broken_show.s01e02"]
+    assert broken[1] == "failed" and broken[5] == "yes" and "not a decodable video" in broken[6]  # all ran --adapt
 
     main(["delete", TITLE])
     con = WarehouseResource(home=str(home_copy)).connect()

@@ -268,17 +268,21 @@ def export(title: str, fmt: str, out: Path | None) -> None:
 
 
 def list_titles() -> None:
-    """One line per title of the home: status, length, faces, people, and the error of a failed one."""
-    from resources import WarehouseResource
+    """One line per title of the home: status, length, faces, people, whether it is registered adapted
+    (`vcn run --adapt`), and the error of a failed one."""
+    from resources import MediaLibraryResource, WarehouseResource
 
-    con = WarehouseResource(home=str(_prepare_home())).connect()
+    home = str(_prepare_home())
+    media = MediaLibraryResource(home=home)
+    con = WarehouseResource(home=home).connect()
     rows = con.execute(
         "SELECT title, status, duration_s, faces, identities, error FROM title_summary ORDER BY title"
     ).fetchall()
-    print("title\tstatus\tseconds\tfaces\tpeople\terror")
+    print("title\tstatus\tseconds\tfaces\tpeople\tadapted\terror")
     for title, status, seconds, faces, people, error in rows:
         length = "" if seconds is None else f"{seconds:.1f}"
-        print(f"{title}\t{status}\t{length}\t{faces}\t{people}\t{error or ''}")
+        adapted = "yes" if media.adapts(title) else "no"
+        print(f"{title}\t{status}\t{length}\t{faces}\t{people}\t{adapted}\t{error or ''}")
 
 
 def delete_title(title: str) -> None:
