@@ -376,6 +376,17 @@ def test_nightly_schedule_requests_failed_and_stale_titles_only(season: Season, 
         media.register("bad.s02e01", corrupt, adapt=False)
     assert set(adapted) == GENERIC_STAGES | ADAPTATION_STAGES
 
+    # The request runs as the daemon would launch it: the schedule's job, cut to the title's stages. Then the
+    # title is current again.
+    request = requests["show.s01e02"]
+    defs = dg.Definitions(assets=all_assets, schedules=[nightly_reprocess], resources=build_resources(season.home))
+    job = defs.resolve_job_def(nightly_reprocess.job_name).get_subset(asset_selection=set(request.asset_selection))
+    result = job.execute_in_process(partition_key="show.s01e02", instance=season.instance, tags=request.tags)
+    assert result.success
+    clusters = result.asset_materializations_for_node("face_clusters")[0]
+    assert clusters.metadata["embeddings"].value == "base"  # as registered: not adapted
+    assert list(_schedule_tick(season)) == ["bad.s02e01"]
+
     # Another embedder configured: every title it embedded is stale by model.
     current = schedules.current_models
     monkeypatch.setattr(
@@ -387,7 +398,7 @@ def test_nightly_schedule_requests_failed_and_stale_titles_only(season: Season, 
     assert {k: r.tags["vcn/reason"] for k, r in requests.items()} == {
         "bad.s02e01": "failed",
         "show.s01e01": "model",
-        "show.s01e02": "code+model",
+        "show.s01e02": "model",
     }
 
 
