@@ -17,7 +17,7 @@ from assets.checks_common import (
     title_check,
 )
 from assets.common import content_version, stage_version, title_asset, title_stage
-from assets.faces import face_embeddings
+from assets.faces import StoredCrops, face_embeddings
 from resources import FaceModelsResource, WarehouseResource
 from resources.tracking import DeviceResource, MlflowResource
 from vcn_dagster.titles import series_of
@@ -36,7 +36,7 @@ def training_faces(warehouse: WarehouseResource, title: str) -> tuple[np.ndarray
     """(face ids, their track ids, aligned crops) of the faces `face_embeddings` chose."""
     emb = warehouse.read_artifact(title, "embeddings")
     faces = emb.column("face").to_numpy()
-    crops = decode_crops(warehouse.read_artifact(title, "faces").column("crop_jpeg").to_pylist(), faces)
+    crops = decode_crops(StoredCrops(warehouse.artifact_path(title, "faces")), faces)
     return faces, emb.column("track").to_numpy(), crops
 
 

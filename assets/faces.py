@@ -1,10 +1,13 @@
 """Face stages: detections with aligned crops, quality-filtered tracks, face embeddings."""
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from assets.checks_common import (
     box_problems,
@@ -24,7 +27,7 @@ from videoclusternet.models.norms import norm_scale
 from videoclusternet.pipeline import (
     PROBE_FACES_PER_TRACK,
     DetectedFaces,
-    decode_crops,
+    decoded_in_chunks,
     detect_faces,
     face_quality_score,
     track_faces,
@@ -96,9 +99,34 @@ def face_detections(
     )
 
 
+class StoredCrops(Sequence[bytes]):
+    """The JPEG crops of a title's faces artifact, read from its Parquet file one row group (8k faces) at a
+    time, when a face of that group is asked for: memory stays one row group whatever the title's length
+    (a 22-min episode has 145k crops, 0.5 GB, which took 1.1 GB to read whole). Ask in face order, as
+    `choose_faces` gives them: going back to an earlier group reads it again."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = pq.ParquetFile(path)
+        meta = self._file.metadata
+        self._starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+        self._group, self._jpegs = -1, pa.array([], pa.binary())
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def __getitem__(self, face: int) -> bytes:  # type: ignore[override]  # one face at a time, no slices
+        if not 0 <= face < len(self):
+            raise IndexError(f"face {face} is not in {self._file.metadata.num_rows} stored faces")
+        group = int(np.searchsorted(self._starts, face, side="right")) - 1
+        if group != self._group:
+            self._jpegs = self._file.read_row_group(group, columns=["crop_jpeg"]).column(0).combine_chunks()
+            self._group = group
+        return self._jpegs[int(face - self._starts[group])].as_py()
+
+
 def load_detected_faces(warehouse: WarehouseResource, title: str) -> DetectedFaces:
     rows = warehouse.rows("face_detections", title)
-    artifact = warehouse.read_artifact(title, "faces")
+    appearance = warehouse.read_artifact(title, "faces", columns=["appearance"]).column("appearance").combine_chunks()
     n = len(rows["face"])
     return DetectedFaces(
         FaceDetections(
@@ -109,12 +137,10 @@ def load_detected_faces(warehouse: WarehouseResource, title: str) -> DetectedFac
             else np.zeros((0, 5, 2), np.float32),
             scores=rows["score"].astype(np.float32),
         ),
-        artifact.column("crop_jpeg").to_pylist(),
+        StoredCrops(warehouse.artifact_path(title, "faces")),
         rows["size_px"].astype(np.float32),
         rows["sharpness"].astype(np.float32),
-        np.stack(artifact.column("appearance").to_numpy(zero_copy_only=False)).astype(np.float32)
-        if n
-        else np.zeros((0, 128), np.float32),
+        appearance.flatten().to_numpy().reshape(n, -1).astype(np.float32) if n else np.zeros((0, 128), np.float32),
     )
 
 
@@ -191,9 +217,6 @@ def face_tracks(
     )
 
 
-EMBED_CHUNK = 2048  # faces decoded and embedded at a time
-
-
 class EmbeddingsConfig(dg.Config):
     # A quality-chosen sample spread over each kept track: at most `faces_per_track`, fewer when the
     # title has many tracks per second, so that embedding keeps pace with the video on 2 CPU cores.
@@ -237,9 +260,7 @@ def face_embeddings(
         embedder = face_models.embedder()
         started = time.perf_counter()
         raw = np.zeros((len(chosen), embedder.dim), np.float32)
-        for start in range(0, len(chosen), EMBED_CHUNK):  # a whole episode's decoded crops would take gigabytes
-            part = chosen[start : start + EMBED_CHUNK]
-            crops = decode_crops(faces.crops_jpeg, part)
+        for start, part, crops in decoded_in_chunks(faces.crops_jpeg, chosen):
             fresh = np.isin(part, todo)
             known.update(zip(part[fresh].tolist(), embedder.embed(crops[fresh])))
             upright = np.stack([known[int(f)] for f in part])

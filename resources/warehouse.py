@@ -80,20 +80,24 @@ class WarehouseResource(dg.ConfigurableResource):
         write_parquet_atomic(pa.Table.from_arrays(arrays, schema=schema), self.root / table / f"{name}.parquet")
         return n
 
+    def artifact_path(self, title: str, name: str) -> Path:
+        """Where a title's private file (not a SQL table) lies: a Parquet file, in row groups of 8k rows."""
+        return self.title_dir(title) / f"{name}.parquet"
+
     def write_artifact(self, title: str, name: str, columns: dict[str, Any]) -> Path:
-        """A title's private file (not a SQL table), replaced atomically like the tables."""
-        path = self.title_dir(title) / f"{name}.parquet"
+        """A title's private file, replaced atomically like the tables."""
+        path = self.artifact_path(title, name)
         write_parquet_atomic(pa.table(columns), path)
         return path
 
     def has_artifact(self, title: str, name: str) -> bool:
-        return (self.title_dir(title) / f"{name}.parquet").exists()
+        return self.artifact_path(title, name).exists()
 
-    def read_artifact(self, title: str, name: str) -> pa.Table:
-        path = self.title_dir(title) / f"{name}.parquet"
+    def read_artifact(self, title: str, name: str, columns: list[str] | None = None) -> pa.Table:
+        path = self.artifact_path(title, name)
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: materialise the upstream asset of title {title!r} first")
-        return pq.read_table(path)
+        return pq.read_table(path, columns=columns)
 
     def read_title(self, table: str, title: str) -> pa.Table | None:
         path = self.root / table / f"{title}.parquet"

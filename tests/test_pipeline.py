@@ -12,8 +12,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from assets.faces import StoredCrops
 from resources import WarehouseResource
 from vcn_dagster.cli import export_rows, run_titles
 from videoclusternet.boxes import iou_matrix
@@ -316,26 +319,41 @@ def test_titles_lists_the_home_and_delete_forgets_a_title_but_not_the_others(hom
         main(["delete", TITLE])
 
 
-def test_embeddings_made_a_chunk_at_a_time_are_the_same(home_copy, monkeypatch):
-    """A long title's faces are decoded and embedded in chunks: any chunk size gives the same embeddings."""
+def test_stored_crops_are_read_a_row_group_at_a_time_in_any_order(tmp_path: Path):
+    jpegs = [bytes([i]) * (i + 1) for i in range(10)]
+    path = tmp_path / "faces.parquet"
+    pq.write_table(pa.table({"face": np.arange(10), "crop_jpeg": jpegs}), path, row_group_size=3)
+    crops = StoredCrops(path)
+    assert len(crops) == 10 and [crops[i] for i in range(10)] == jpegs
+    assert [crops[i] for i in (9, 0, 4, 4)] == [jpegs[9], jpegs[0], jpegs[4], jpegs[4]]
+    with pytest.raises(IndexError, match="face 10 is not in 10 stored faces"):
+        crops[10]
+
+
+def test_faces_decoded_a_chunk_at_a_time_embed_the_same(home_copy, monkeypatch):
+    """A long title's faces are decoded and embedded in chunks, the quality probes of `face_tracks` and the
+    faces of `face_embeddings`: any chunk size gives the same embeddings."""
     import assets.faces
+    import videoclusternet.pipeline
     from vcn_dagster.definitions import all_assets, build_resources
 
     warehouse = WarehouseResource(home=str(home_copy))
-    before = warehouse.read_artifact(TITLE, "embeddings")
-    monkeypatch.setattr(assets.faces, "EMBED_CHUNK", 7)
+    artifacts = ("probe_embeddings", "embeddings")
+    before = {name: warehouse.read_artifact(TITLE, name) for name in artifacts}
+    monkeypatch.setattr(videoclusternet.pipeline, "DECODE_CHUNK", 7)
     result = dg.materialize(
         all_assets,
-        selection=[assets.faces.face_embeddings.key],
+        selection=[assets.faces.face_tracks.key, assets.faces.face_embeddings.key],
         partition_key=TITLE,
         instance=dg.DagsterInstance.get(),
         resources=build_resources(home_copy),
     )
     assert result.success
-    after = warehouse.read_artifact(TITLE, "embeddings")
-    assert len(before) > 7 and after.column("face").equals(before.column("face"))
-    np.testing.assert_allclose(
-        np.stack(after.column("raw").to_numpy(zero_copy_only=False)),
-        np.stack(before.column("raw").to_numpy(zero_copy_only=False)),
-        atol=1e-5,
-    )
+    for name in artifacts:
+        after = warehouse.read_artifact(TITLE, name)
+        assert len(before[name]) > 7 and after.column("face").equals(before[name].column("face")), name
+        np.testing.assert_allclose(
+            np.stack(after.column("raw").to_numpy(zero_copy_only=False)),
+            np.stack(before[name].column("raw").to_numpy(zero_copy_only=False)),
+            atol=1e-5,
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -64,7 +64,7 @@ def scan_frames(path: str, stride: int = 1, progress: Progress = _noop) -> Frame
 @dataclass
 class DetectedFaces:
     detections: FaceDetections
-    crops_jpeg: list[bytes]  # ArcFace-aligned 112x112 crops; JPEG keeps a long title's faces in memory and on disk
+    crops_jpeg: Sequence[bytes]  # ArcFace-aligned 112x112 crops; JPEG keeps a long title's faces in memory and on disk
     size_px: np.ndarray
     sharpness: np.ndarray
     appearance: np.ndarray  # cheap descriptor for tracking
@@ -128,11 +128,22 @@ def detect_faces(
     )
 
 
-def decode_crops(jpegs: list[bytes], indices: np.ndarray) -> np.ndarray:
+DECODE_CHUNK = 2048  # faces decoded at a time by `decoded_in_chunks`
+
+
+def decode_crops(jpegs: Sequence[bytes], indices: np.ndarray) -> np.ndarray:
     """The aligned crops of the given faces, uint8 [len(indices), 112, 112, 3]."""
     if len(indices) == 0:
         return np.zeros((0, 112, 112, 3), np.uint8)
     return np.stack([decode_jpeg(jpegs[i]) for i in indices])
+
+
+def decoded_in_chunks(jpegs: Sequence[bytes], faces: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(offset, faces, their crops), DECODE_CHUNK faces at a time: all of a long title's decoded crops at
+    once would take gigabytes (a 22-min episode probes 14k faces: 0.5 GB of pixels, 1 GB while stacking)."""
+    for start in range(0, len(faces), DECODE_CHUNK):
+        part = faces[start : start + DECODE_CHUNK]
+        yield start, part, decode_crops(jpegs, part)
 
 
 def face_quality_score(scores: np.ndarray, sharp: np.ndarray) -> np.ndarray:
@@ -189,7 +200,9 @@ def track_faces(
     candidates = tracks[np.array(summary.status, dtype=object) == KEPT] if len(tracks) else tracks
     quality = face_quality_score(det.scores, faces.sharpness)
     probe = choose_faces(np.where(np.isin(track_of, candidates), track_of, -1), det.frame_idx, quality, probe_per_track)
-    raw = embedder.embed(decode_crops(faces.crops_jpeg, probe))
+    raw = np.zeros((len(probe), embedder.dim), np.float32)
+    for start, _, crops in decoded_in_chunks(faces.crops_jpeg, probe):
+        raw[start : start + len(crops)] = embedder.embed(crops)
     norms = np.full(len(det), np.nan, np.float32)
     norms[probe] = np.linalg.norm(raw, axis=1)
     probed_tracks, probed_faces = members_by_label(track_of[probe])
