@@ -32,10 +32,13 @@ from videoclusternet.pipeline import (
     face_quality_score,
     track_faces,
 )
-from videoclusternet.quality import KEPT, QualityPolicy
+from videoclusternet.quality import KEPT, QualityPolicy, face_size
 from videoclusternet.shots import shot_of_frames
 from videoclusternet.types import FaceDetections, Shot
 from videoclusternet.video import file_sha256
+
+# The faces artifact: each face's aligned crop (JPEG) and tracking descriptor, by face id.
+FACES_ARTIFACT = pa.schema([("face", pa.int64()), ("crop_jpeg", pa.binary()), ("appearance", pa.list_(pa.float32()))])
 
 
 @title_asset("faces", {"onnx", "parquet"}, deps=[frames], gpu=True)
@@ -58,10 +61,27 @@ def face_detections(
         path = media.lookup(title)["path"]
         if file_sha256(path) != warehouse.content_sha256(title):
             raise ValueError(f"{path}: the file changed after its frames were cut; run the title again")
-        with progress_bar(len(manifest), f"{title} faces") as bar:
-            found = detect_faces(path, detectors, stride=stride, progress=bar.update)
+        # Crops go to disk as frames are done; only the small per-face values stay, for the table.
+        found: list[FaceDetections] = []
+        sharp: list[np.ndarray] = []
+        with (
+            progress_bar(len(manifest), f"{title} faces") as bar,
+            warehouse.artifact_appender(title, "faces", FACES_ARTIFACT) as artifact,
+        ):
+            stored = 0
+            for faces in detect_faces(path, detectors, stride=stride, progress=bar.update):
+                artifact.append(
+                    {
+                        "face": np.arange(stored, stored + len(faces)),
+                        "crop_jpeg": faces.jpegs,
+                        "appearance": list(faces.appearance),
+                    }
+                )
+                stored += len(faces)
+                found.append(faces.found)
+                sharp.append(faces.sharpness)
         seconds = time.perf_counter() - started
-        det = found.detections
+        det = FaceDetections.concat(found)
         n = warehouse.write(
             "face_detections",
             title,
@@ -75,15 +95,12 @@ def face_detections(
                 "y2": det.boxes[:, 3],
                 "landmarks": list(det.landmarks.reshape(-1, 10)),
                 "score": det.scores,
-                "size_px": found.size_px,
-                "sharpness": found.sharpness,
+                "size_px": face_size(det.boxes),
+                "sharpness": np.concatenate(sharp) if sharp else np.zeros(0, np.float32),
                 "detector": [f"{detector.name}:{detector.version}"] * len(det),
             },
             context.run.run_id,
             stage_version(context),
-        )
-        crops = warehouse.write_artifact(
-            title, "faces", {"face": np.arange(n), "crop_jpeg": found.crops_jpeg, "appearance": list(found.appearance)}
         )
     return dg.MaterializeResult(
         metadata={
@@ -93,7 +110,7 @@ def face_detections(
             "ms_per_frame": round(1000 * seconds / max(len(manifest), 1), 2),
             "detector": f"{detector.name}:{detector.version}",
             "detector_workers": len(detectors),
-            "crops": dg.MetadataValue.path(str(crops)),
+            "crops": dg.MetadataValue.path(str(warehouse.artifact_path(title, "faces"))),
         },
         data_version=content_version(warehouse.read_title("face_detections", title)),
     )

@@ -17,6 +17,8 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +39,52 @@ _TITLE_OWN = {"title", "path", "content_sha256", "status", "stage", "error", "up
 TITLE_RESULT_FIELDS = [name for name in TABLES["titles"].names if name not in _TITLE_OWN]
 
 
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+# Row groups of 8k rows: a reader decodes one group at a time, not a whole episode's column at once.
+ROW_GROUP = 8192
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A temporary name beside `path`, to write; it replaces `path` when the block ends without an error,
+    and is removed otherwise, so that readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        # Row groups of 8k rows: a reader decodes one group at a time, not a whole episode's column at once.
-        pq.write_table(table, tmp, row_group_size=8192)
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP)
+
+
+class ParquetAppender:
+    """Rows appended in batches of any size, written in row groups of ROW_GROUP rows as they fill."""
+
+    def __init__(self, writer: pq.ParquetWriter) -> None:
+        self._writer = writer
+        self._pending: list[pa.Table] = []
+        self._rows = 0
+
+    def append(self, columns: dict[str, Any]) -> None:
+        batch = pa.table(columns, schema=self._writer.schema)
+        self._pending.append(batch)
+        self._rows += batch.num_rows
+        if self._rows >= ROW_GROUP:
+            self.flush(whole_groups_only=True)
+
+    def flush(self, whole_groups_only: bool = False) -> None:
+        table = pa.concat_tables(self._pending) if self._pending else None
+        if table is None:
+            return
+        cut = table.num_rows // ROW_GROUP * ROW_GROUP if whole_groups_only else table.num_rows
+        if cut:
+            self._writer.write_table(table.slice(0, cut), row_group_size=ROW_GROUP)
+        rest = table.slice(cut)
+        self._pending, self._rows = ([rest] if rest.num_rows else []), rest.num_rows
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -89,6 +128,15 @@ class WarehouseResource(dg.ConfigurableResource):
         path = self.artifact_path(title, name)
         write_parquet_atomic(pa.table(columns), path)
         return path
+
+    @contextmanager
+    def artifact_appender(self, title: str, name: str, schema: pa.Schema) -> Iterator[ParquetAppender]:
+        """Write a title's private file a batch at a time (a long title's rows need not all be in memory);
+        it replaces the old file, atomically, only when the block ends without an error."""
+        with atomic_file(self.artifact_path(title, name)) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+            appender = ParquetAppender(writer)
+            yield appender
+            appender.flush()
 
     def has_artifact(self, title: str, name: str) -> bool:
         return self.artifact_path(title, name).exists()

@@ -106,3 +106,31 @@ def test_vcn_sql_reads_the_views(home_env, capsys):
 
     sql("SELECT title, count(*) AS people FROM cast_list GROUP BY title")
     assert f"{TITLE}\t{len(home_env.truth.identities)}" in capsys.readouterr().out.splitlines()
+
+
+def test_an_artifact_written_a_batch_at_a_time_appears_whole_or_not_at_all(tmp_path: Path):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from resources.warehouse import ROW_GROUP
+
+    warehouse = WarehouseResource(home=str(tmp_path))
+    schema = pa.schema([("face", pa.int64()), ("crop_jpeg", pa.binary())])
+    total = 2 * ROW_GROUP + 5
+    with warehouse.artifact_appender("t", "faces", schema) as artifact:
+        for start in range(0, total, 7):  # batches of 7 rows, as frames with faces come
+            faces = np.arange(start, min(start + 7, total))
+            artifact.append({"face": faces, "crop_jpeg": [bytes([f % 256]) for f in faces]})
+        assert not warehouse.has_artifact("t", "faces")  # nothing visible while it is written
+    stored = pq.ParquetFile(warehouse.artifact_path("t", "faces"))
+    sizes = [stored.metadata.row_group(g).num_rows for g in range(stored.metadata.num_row_groups)]
+    assert sizes == [ROW_GROUP, ROW_GROUP, 5]  # whole row groups, however the rows came
+    assert stored.read().column("face").to_pylist() == list(range(total))
+
+    # A write that fails leaves the earlier file as it was, and no temporary file beside it.
+    with pytest.raises(RuntimeError), warehouse.artifact_appender("t", "faces", schema) as artifact:
+        artifact.append({"face": [0], "crop_jpeg": [b"x"]})
+        raise RuntimeError("detector crashed")
+    assert pq.read_table(warehouse.artifact_path("t", "faces")).num_rows == total
+    assert [p.name for p in warehouse.artifact_path("t", "faces").parent.iterdir()] == ["faces.parquet"]

@@ -22,7 +22,6 @@ from videoclusternet.quality import (
     QualityPolicy,
     QualityThresholds,
     derive_thresholds,
-    face_size,
     sharpness,
     track_status,
 )
@@ -71,61 +70,60 @@ class DetectedFaces:
 
 
 @dataclass
-class _FrameFaces:
+class FrameFaces:
+    """The faces found on one frame: detections, their aligned crops as JPEG, sharpness and tracking descriptor."""
+
     found: FaceDetections
     jpegs: list[bytes]
     sharpness: np.ndarray
     appearance: np.ndarray
 
+    def __len__(self) -> int:
+        return len(self.found)
 
-def _frame_faces(detector: Detector, frame: int, image: np.ndarray) -> _FrameFaces:
+
+def _frame_faces(detector: Detector, frame: int, image: np.ndarray) -> FrameFaces:
     found = detector.detect(image)
     found.frame_idx = np.full(len(found), frame, np.int64)
     crops = align_faces(image, found.landmarks) if len(found) else np.zeros((0, 112, 112, 3), np.uint8)
-    return _FrameFaces(found, [encode_jpeg(c) for c in crops], sharpness(crops), appearance_descriptors(crops))
+    return FrameFaces(found, [encode_jpeg(c) for c in crops], sharpness(crops), appearance_descriptors(crops))
 
 
 def detect_faces(
     path: str, detectors: Detector | Sequence[Detector], stride: int = 1, progress: Progress = _noop
-) -> DetectedFaces:
-    """Detect, align and describe every face on every `stride`-th frame.
+) -> Iterator[FrameFaces]:
+    """Detect, align and describe every face on every `stride`-th frame; yields the frames with faces, in
+    frame order, as they are done, so that a caller can store a long title's crops as it goes instead of
+    holding them all (a 22-min episode's are 0.5 GB of JPEG).
 
     Several detectors (independent instances: OpenCV's YuNet keeps state) work on frames in parallel
     threads; on 2 CPU cores two YuNet workers cut the time per frame by about 30% over one detector
-    with two OpenCV threads. Results come back in frame order.
+    with two OpenCV threads.
     """
     pool = [detectors] if isinstance(detectors, Detector) else list(detectors)
     idle: queue.SimpleQueue[Detector] = queue.SimpleQueue()
     for detector in pool:
         idle.put(detector)
 
-    def work(frame: int, image: np.ndarray) -> _FrameFaces:
+    def work(frame: int, image: np.ndarray) -> FrameFaces:
         detector = idle.get()
         try:
             return _frame_faces(detector, frame, image)
         finally:
             idle.put(detector)
 
-    per_frame: list[_FrameFaces] = []
-    pending: deque[Future[_FrameFaces]] = deque()
+    pending: deque[Future[FrameFaces]] = deque()
     with ThreadPoolExecutor(len(pool)) as executor:
         for frame, _, image in iter_frames(path, stride=stride):
             pending.append(executor.submit(work, frame, image))
             while len(pending) > 2 * len(pool) or (pending and pending[0].done()):
-                per_frame.append(pending.popleft().result())
+                if len(faces := pending.popleft().result()):
+                    yield faces
                 progress(1)
         while pending:
-            per_frame.append(pending.popleft().result())
+            if len(faces := pending.popleft().result()):
+                yield faces
             progress(1)
-    hits = [f for f in per_frame if len(f.found)]
-    detections = FaceDetections.concat([f.found for f in hits])
-    return DetectedFaces(
-        detections,
-        [jpeg for f in hits for jpeg in f.jpegs],
-        face_size(detections.boxes),
-        np.concatenate([f.sharpness for f in hits]) if hits else np.zeros(0, np.float32),
-        np.concatenate([f.appearance for f in hits]) if hits else np.zeros((0, 128), np.float32),
-    )
 
 
 DECODE_CHUNK = 2048  # faces decoded at a time by `decoded_in_chunks`
