@@ -63,7 +63,8 @@ def scan_frames(path: str, stride: int = 1, progress: Progress = _noop) -> Frame
 @dataclass
 class DetectedFaces:
     detections: FaceDetections
-    crops_jpeg: Sequence[bytes]  # ArcFace-aligned 112x112 crops; JPEG keeps a long title's faces in memory and on disk
+    # ArcFace-aligned 112x112 crops as JPEG, by face; a sequence that may read them from disk as they are asked for
+    crops_jpeg: Sequence[bytes]
     size_px: np.ndarray
     sharpness: np.ndarray
     appearance: np.ndarray  # cheap descriptor for tracking
