@@ -133,7 +133,7 @@ class StoredCrops(Sequence[bytes]):
 
     def __getitem__(self, face: int) -> bytes:  # type: ignore[override]  # one face at a time, no slices
         if not 0 <= face < len(self):
-            raise IndexError(f"face {face} is not in {self._file.metadata.num_rows} stored faces")
+            raise IndexError(f"face {face} is not in {len(self)} stored faces")
         group = int(np.searchsorted(self._starts, face, side="right")) - 1
         if group != self._group:
             self._jpegs = self._file.read_row_group(group, columns=["crop_jpeg"]).column(0).combine_chunks()

@@ -112,8 +112,8 @@ def adapted_embeddings_current(warehouse: WarehouseResource, title: str) -> bool
     face stages without adaptation leaves the adapted ones describing the faces of before)."""
     if not warehouse.has_artifact(title, "adapted_embeddings"):
         return False
-    faces = warehouse.read_artifact(title, "embeddings").column("face")
-    return warehouse.read_artifact(title, "adapted_embeddings").column("face").equals(faces)
+    faces = warehouse.read_artifact(title, "embeddings", columns=["face"]).column("face")
+    return warehouse.read_artifact(title, "adapted_embeddings", columns=["face"]).column("face").equals(faces)
 
 
 def cut_metadata(cut: CutReport | None) -> dict:

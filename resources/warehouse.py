@@ -77,9 +77,9 @@ class ParquetAppender:
             self.flush(whole_groups_only=True)
 
     def flush(self, whole_groups_only: bool = False) -> None:
-        table = pa.concat_tables(self._pending) if self._pending else None
-        if table is None:
+        if not self._pending:
             return
+        table = pa.concat_tables(self._pending)
         cut = table.num_rows // ROW_GROUP * ROW_GROUP if whole_groups_only else table.num_rows
         if cut:
             self._writer.write_table(table.slice(0, cut), row_group_size=ROW_GROUP)

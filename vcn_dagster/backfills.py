@@ -22,7 +22,7 @@ from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.utils import make_new_backfill_id
 
 from resources import MediaLibraryResource
-from vcn_dagster.jobs import pipeline_job_for, stages_for
+from vcn_dagster.jobs import pipeline_job_for, stage_keys
 from vcn_dagster.partitions import titles_partitions
 from vcn_dagster.titles import season_of
 
@@ -77,10 +77,6 @@ def webserver_reachable(url: str) -> bool:
         return "version" in (_graphql(url, "{ version }", timeout=2.0).get("data") or {})
     except (OSError, ValueError):  # refused, timed out, HTTP errors (URLError is an OSError), not JSON
         return False
-
-
-def stage_keys(adapt: bool) -> list[dg.AssetKey]:
-    return [asset.key for asset in stages_for(adapt)]
 
 
 def launch_on_webserver(url: str, season: str, adapts: dict[str, bool]) -> list[SeasonBackfill]:

@@ -70,6 +70,7 @@ def run_titles(
     warehouse = WarehouseResource(home=str(home))
     warehouse.ensure_layout()
     keys: dict[str, Path] = {}
+    adapts: dict[str, bool] = {}  # as registered: this run's --adapt/--no-adapt, else the title's earlier choice
     missing: list[str] = []
     outcome: dict[str, bool] = {}
     for video in videos:
@@ -91,7 +92,7 @@ def run_titles(
             outcome[key] = False
             missing.append(key)
             continue
-        media.register(key, Path(video), stride=stride, adapt=adapt)
+        adapts[key] = media.register(key, Path(video), stride=stride, adapt=adapt)["adapt"]
         keys[key] = Path(video)
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(titles_partitions.name, list(keys))
@@ -100,7 +101,7 @@ def run_titles(
     for key, video in keys.items():
         print(f"== {key}  ({video})", file=sys.stderr)
         started = time.perf_counter()
-        adapted = media.adapts(key)
+        adapted = adapts[key]
         result = dg.materialize(  # with the checks, so that a blocking one that fails stops the title
             [*all_assets, *all_checks],
             selection=dg.AssetSelection.assets(*stages_for(adapted)),

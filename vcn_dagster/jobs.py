@@ -34,3 +34,8 @@ def pipeline_job_for(adapt: bool) -> UnresolvedAssetJobDefinition:
 def stages_for(adapt: bool) -> list[dg.AssetsDefinition]:
     """The stages of `pipeline_job_for(adapt)`."""
     return [*PIPELINE_ASSETS, *ADAPTATION_ASSETS] if adapt else PIPELINE_ASSETS
+
+
+def stage_keys(adapt: bool) -> list[dg.AssetKey]:
+    """The asset keys of `stages_for(adapt)`."""
+    return [asset.key for asset in stages_for(adapt)]

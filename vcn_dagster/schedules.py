@@ -13,7 +13,7 @@ import dagster as dg
 
 from assets.faces import face_detections, face_embeddings
 from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource
-from vcn_dagster.jobs import ADAPTATION_ASSETS, PIPELINE_ASSETS, stages_for
+from vcn_dagster.jobs import ADAPTATION_ASSETS, PIPELINE_ASSETS, stage_keys, stages_for
 from vcn_dagster.partitions import titles_partitions
 
 CODE_VERSION_TAG = "dagster/code_version"
@@ -87,14 +87,14 @@ def nightly_reprocess(
     models = current_models(face_models)
     requests = []
     for title in context.instance.get_dynamic_partitions(titles_partitions.name):
-        stages = stages_for(media.adapts(title))
-        reasons = reprocess_reasons(context.instance, warehouse, title, models, stages)
+        adapt = media.adapts(title)
+        reasons = reprocess_reasons(context.instance, warehouse, title, models, stages_for(adapt))
         if reasons:
             requests.append(
                 dg.RunRequest(
                     run_key=f"{title}:{'+'.join(reasons)}:{day}",
                     partition_key=title,
-                    asset_selection=[asset.key for asset in stages],
+                    asset_selection=stage_keys(adapt),
                     tags={"vcn/reason": "+".join(reasons), "vcn/launched_by": "nightly_reprocess"},
                 )
             )
