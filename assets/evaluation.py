@@ -7,6 +7,8 @@ in a folder that holds one video (the layout of our evaluation clips).
 
 import datetime as dt
 import json
+import uuid
+from dataclasses import fields
 from pathlib import Path
 
 import dagster as dg
@@ -18,7 +20,7 @@ from assets.common import code_version_of
 from assets.identities import face_clusters
 from resources import MediaLibraryResource, WarehouseResource
 from resources.schemas import TABLES
-from videoclusternet.metrics import PredictionRows, evaluate, read_truth_csv
+from videoclusternet.metrics import Evaluation, IdentitySpread, PredictionRows, evaluate, read_truth_csv
 from videoclusternet.video import VIDEO_EXTENSIONS
 
 EXPORT_COLUMNS = ["frame_idx", "timestamp", "x1", "y1", "x2", "y2", "track_id", "cluster_id"]
@@ -50,8 +52,9 @@ def truth_file_for(video: Path) -> Path | None:
 
 def evaluate_title(
     warehouse: WarehouseResource, title: str, truth: Path, run_id: str, iou_threshold: float = 0.4
-) -> dict:
-    """Score the title's current clusters against `truth` and append the figures to `evaluations`.
+) -> Evaluation:
+    """Score the title's current clusters against `truth`; append the figures to `evaluations` and where
+    each identity's faces went to `evaluation_identities`.
 
     A title whose clustering has not finished, or truth with frames beyond the title's video, is an error.
     """
@@ -75,30 +78,49 @@ def evaluate_title(
         cluster_id=[r["cluster_id"] for r in rows],
         track_id=[r["track_id"] for r in rows],
     )
-    figures = evaluate(truth_rows, predictions, iou_threshold).as_dict()
+    evaluation = evaluate(truth_rows, predictions, iou_threshold)
+    figures = evaluation.as_dict()
     lineage = con.execute(
         "SELECT any_value(run_id), any_value(model_version), any_value(clusterer) FROM cluster_assignments "
         "WHERE title = ?",
         [title],
     ).fetchone()
+    made = {
+        "evaluation_id": uuid.uuid4().hex,
+        "clusters_run_id": lineage[0],
+        "model_version": lineage[1],
+        "clusterer": lineage[2],
+        "evaluated_at": dt.datetime.now(dt.UTC),
+    }
+    version = code_version_of("face_clusters")
+    spread = evaluation.identities
+    # The breakdown first: an `evaluations` row, written last, means its evaluation is complete.
+    warehouse.write(
+        "evaluation_identities",
+        title,
+        {
+            **{k: [v] * len(spread) for k, v in made.items()},
+            **{f.name: [getattr(s, f.name) for s in spread] for f in fields(IdentitySpread)},
+        },
+        run_id=run_id,
+        code_version=version,
+        append=True,
+    )
     stored = {name: [figures[name]] for name in TABLES["evaluations"].names if name in figures}
     warehouse.write(
         "evaluations",
         title,
         {
             **stored,
+            **{k: [v] for k, v in made.items()},
             "truth_path": [str(Path(truth).resolve())],
-            "clusters_run_id": [lineage[0]],
-            "model_version": [lineage[1]],
-            "clusterer": [lineage[2]],
-            "evaluated_at": [dt.datetime.now(dt.UTC)],
             "figures": [json.dumps(figures)],
         },
         run_id=run_id,
-        code_version=code_version_of("face_clusters"),
+        code_version=version,
         append=True,
     )
-    return figures
+    return evaluation
 
 
 def shortfalls(figures: dict) -> list[str]:
@@ -121,8 +143,12 @@ def face_clusters_match_truth(
     if truth is None:
         return dg.AssetCheckResult(passed=True, metadata={"truth": "none next to the video"})
     try:
-        figures = evaluate_title(warehouse, title, truth, context.run.run_id)
+        evaluation = evaluate_title(warehouse, title, truth, context.run.run_id)
     except ValueError as exc:  # an unreadable truth file: say which and why, store nothing
         return report(context, warehouse, [str(exc)], truth=str(truth))
-    shown = [*TARGETS, "face_cluster_ratio", "face_nmi"]
-    return report(context, warehouse, shortfalls(figures), truth=str(truth), **{k: round(figures[k], 4) for k in shown})
+    figures = evaluation.as_dict()
+    shown = {k: round(figures[k], 4) for k in [*TARGETS, "face_cluster_ratio", "face_nmi"]}
+    split = max(evaluation.identities, key=lambda s: s.clusters + s.unclustered, default=None)
+    if split is not None:
+        shown["most_split_identity"] = f"{split.identity}: {split.clusters} clusters, {split.unclustered} unclustered"
+    return report(context, warehouse, shortfalls(figures), truth=str(truth), **shown)

@@ -109,6 +109,7 @@ TABLES: dict[str, pa.Schema] = {
 }
 
 TABLES["evaluations"] = _schema(
+    ("evaluation_id", pa.string()),
     ("truth_path", pa.string()),
     ("clusters_run_id", pa.string()),
     ("model_version", pa.string()),
@@ -128,6 +129,22 @@ TABLES["evaluations"] = _schema(
     ("track_wcp", pa.float64()),
     ("track_nmi", pa.float64()),
     ("figures", pa.string()),  # JSON: every figure `vcn evaluate` prints, the ones above included
+)
+# Per evaluation (`evaluation_id`), where each true identity's faces went.
+TABLES["evaluation_identities"] = _schema(
+    ("evaluation_id", pa.string()),
+    ("clusters_run_id", pa.string()),
+    ("model_version", pa.string()),
+    ("clusterer", pa.string()),
+    ("evaluated_at", pa.timestamp("s", tz="UTC")),
+    ("identity", pa.string()),
+    ("faces", pa.int64()),
+    ("found", pa.int64()),
+    ("clusters", pa.int64()),
+    ("unclustered", pa.int64()),
+    ("largest_cluster", pa.string()),
+    ("largest_share", pa.float64()),
+    ("largest_purity", pa.float64()),
 )
 
 # Views users query; they join the per-stage tables into the shapes people ask for.

@@ -32,8 +32,10 @@ from resources.schemas import TABLES, VIEWS
 
 log = logging.getLogger(__name__)
 EMPTY_FILE = "_empty.parquet"  # zero rows, so a table with no title yet still has its columns
-# What a title's stages made from its video, in pipeline order; `titles` and `evaluations` are its history.
-RESULT_TABLES = [name for name in TABLES if name not in ("titles", "evaluations")]
+# Appended to, never replaced: a title's evaluations over time.
+HISTORY_TABLES = ("evaluations", "evaluation_identities")
+# What a title's stages made from its video, in pipeline order; `titles` and the history tables are not.
+RESULT_TABLES = [name for name in TABLES if name not in ("titles", *HISTORY_TABLES)]
 # The columns of a title's `titles` row that describe its video and its stages' work, not the title itself.
 _TITLE_OWN = {"title", "path", "content_sha256", "status", "stage", "error", "updated_at", "run_id", "code_version"}
 TITLE_RESULT_FIELDS = [name for name in TABLES["titles"].names if name not in _TITLE_OWN]
@@ -185,9 +187,10 @@ class WarehouseResource(dg.ConfigurableResource):
         """Remove every trace of the title from the tables: its results, its `titles` row, its evaluations."""
         self.retract_title(title)
         history = re.compile(rf"{re.escape(title)}\.[0-9a-f]{{12}}\.parquet")  # `write(..., append=True)` names
-        for path in (self.root / "evaluations").glob("*.parquet"):
-            if history.fullmatch(path.name):
-                path.unlink()
+        for table in HISTORY_TABLES:
+            for path in (self.root / table).glob("*.parquet"):
+                if history.fullmatch(path.name):
+                    path.unlink()
         (self.root / "titles" / f"{title}.parquet").unlink(missing_ok=True)
 
     def ensure_layout(self) -> None:

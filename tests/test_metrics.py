@@ -124,6 +124,22 @@ def test_known_bcubed_and_pairwise_example():
     _check(_scores(["a", "a", "a", "b", "b", "b"], [1, 1, 2, 2, 2, 3]), expected)
 
 
+def test_identity_spread_says_where_each_persons_faces_went():
+    # Faces a a a a a b b, an unknown face, b c; clusters 1 1 2 - 1 2 2 2 and no prediction for the last b and c.
+    # a: 5 faces, all found, over clusters {1, 2} and 1 unclustered; cluster 1 holds 3 of them (share 0.6) and
+    # nothing else (purity 1). b: 3 faces, 2 found, both in cluster 2, which also holds one a (purity 2/3; the
+    # unknown face in it is not evaluated). c: no face found.
+    identities = ["a", "a", "a", "a", "a", "b", "b", "unknown", "b", "c"]
+    truth = TruthRows(np.arange(10), np.tile(BOX, (10, 1)), np.array(identities, dtype=object))
+    pred = PredictionRows(np.arange(8), np.tile(BOX, (8, 1)), np.array([1, 1, 2, None, 1, 2, 2, 2], dtype=object))
+    a, b, c = evaluate(truth, pred).identities
+    assert (a.identity, a.faces, a.found, a.clusters, a.unclustered, a.largest_cluster) == ("a", 5, 5, 2, 1, "1")
+    assert (a.largest_share, a.largest_purity) == pytest.approx((3 / 5, 1.0))
+    assert (b.identity, b.faces, b.found, b.clusters, b.unclustered, b.largest_cluster) == ("b", 3, 2, 1, 0, "2")
+    assert (b.largest_share, b.largest_purity) == pytest.approx((1.0, 2 / 3))
+    assert (c.identity, c.faces, c.found, c.clusters, c.largest_cluster, c.largest_share) == ("c", 1, 0, 0, None, None)
+
+
 def test_nmi_conventions():
     assert cluster_scores(["a", "a"], [1, 1]).nmi == 1.0  # both single blocks: identical partitions
     assert cluster_scores(["a", "a"], [1, 2]).nmi == 0.0  # only the truth is a single block

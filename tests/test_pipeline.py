@@ -178,11 +178,19 @@ def test_evaluate_scores_and_keeps_history(home_env):
     from vcn_dagster.cli import evaluate_title
 
     truth_csv = home_env.home.parent / "clip.faces.csv"
-    first = evaluate_title(TITLE, truth_csv)
+    first = evaluate_title(TITLE, truth_csv).as_dict()
     assert first["detection_recall"] == 1.0
     assert first["face_bcubed_f"] == 1.0 and first["face_wcp"] == 1.0
     evaluate_title(TITLE, truth_csv)
     con = _con(home_env)
+    spread = con.execute(  # each evaluation's per-identity rows
+        "SELECT i.identity, i.found = i.faces, i.clusters, i.unclustered, i.largest_share, i.largest_purity "
+        "FROM evaluation_identities i JOIN evaluations e USING (title, evaluation_id) "
+        "WHERE title = ? AND e.run_id = 'vcn evaluate' ORDER BY i.evaluated_at, i.identity",
+        [TITLE],
+    ).fetchall()
+    people = len(home_env.truth.identities)
+    assert len(spread) == 2 * people and all(row[1:] == (True, 1, 0, 1.0, 1.0) for row in spread)
     rows = con.execute(
         "SELECT model_version, clusterer, face_bcubed_f FROM evaluations WHERE title = ? AND run_id = 'vcn evaluate' "
         "ORDER BY evaluated_at",
@@ -208,6 +216,7 @@ def test_truth_next_to_the_video_is_checked_on_every_run(home_env):
         if e.dagster_event.asset_check_evaluation_data.check_name == "face_clusters_match_truth"
     ]
     assert evaluation.passed and evaluation.metadata["face_bcubed_f"].value == 1.0
+    assert evaluation.metadata["most_split_identity"].value.endswith(": 1 clusters, 0 unclustered")
     stored = (
         _con(home_env)
         .execute("SELECT count(*) FROM evaluations WHERE title = ? AND run_id = ?", [TITLE, latest.run_id])

@@ -14,8 +14,12 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from videoclusternet.clustering import AUTO, CLUSTERERS, DEFAULT_CLUSTERER
+
+if TYPE_CHECKING:
+    from videoclusternet.metrics import Evaluation
 
 STAGES = [
     "frames",
@@ -236,14 +240,27 @@ def export_rows(title: str) -> list[dict]:
     return scorer_rows(_known_title_warehouse(title).connect(), title)
 
 
-def evaluate_title(title: str, truth: Path, iou_threshold: float = 0.4) -> dict:
-    """Score a title's current clusters against a ground-truth CSV and append the figures to `evaluations`."""
+def evaluate_title(title: str, truth: Path, iou_threshold: float = 0.4) -> Evaluation:
+    """Score a title's current clusters against a ground-truth CSV and append the figures to `evaluations`
+    (and each identity's spread over the clusters to `evaluation_identities`)."""
     from assets.evaluation import evaluate_title as evaluate_stored
 
     warehouse = _known_title_warehouse(title)
-    figures = evaluate_stored(warehouse, title, truth, "vcn evaluate", iou_threshold)
+    evaluation = evaluate_stored(warehouse, title, truth, "vcn evaluate", iou_threshold)
     warehouse.sync_views()
-    return figures
+    return evaluation
+
+
+def print_evaluation(evaluation: Evaluation) -> None:
+    """The figures, one per line, then where each true identity's faces went."""
+    for name, value in evaluation.as_dict().items():
+        print(f"{name:40} {value if not isinstance(value, float) else round(value, 4)}")
+    columns = ("faces", "found", "clusters", "unclustered", "largest", "share", "purity")
+    print(f"\n{'identity':24}" + "".join(f"{c:>12}" for c in columns))
+    for s in evaluation.identities:
+        largest = [s.largest_cluster, s.largest_share, s.largest_purity] if s.largest_cluster else ["-"] * 3
+        cells = [s.faces, s.found, s.clusters, s.unclustered, *largest]
+        print(f"{s.identity:24}" + "".join(f"{c:>12.2f}" if isinstance(c, float) else f"{c:>12}" for c in cells))
 
 
 def export(title: str, fmt: str, out: Path | None) -> None:
@@ -440,11 +457,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0 if recluster(args.title, args.clusterer, args.threshold, args.adapted) else 1)
     elif args.command == "evaluate":
         try:
-            figures = evaluate_title(args.title, args.truth, args.iou)
+            evaluation = evaluate_title(args.title, args.truth, args.iou)
         except (ValueError, OSError) as exc:  # the truth file or the title is unfit: say which and why
             raise SystemExit(f"vcn evaluate: {exc}") from None
-        for name, value in figures.items():
-            print(f"{name:40} {value if not isinstance(value, float) else round(value, 4)}")
+        print_evaluation(evaluation)
     elif args.command == "titles":
         list_titles()
     elif args.command == "delete":

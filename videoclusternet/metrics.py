@@ -359,13 +359,32 @@ class TrackScores:
 
 
 @dataclass(frozen=True)
+class IdentitySpread:
+    """Where one true identity's faces went: how many a prediction found, over how many clusters, and
+    the cluster holding most of them (ties: first in string order; None when none was clustered)."""
+
+    identity: str
+    faces: int  # identity-labelled truth faces
+    found: int  # of them, matched by a prediction (the evaluated faces)
+    clusters: int  # distinct clusters among the found faces
+    unclustered: int  # found faces without a cluster: each is a singleton in the face figures
+    largest_cluster: str | None
+    largest_share: float | None  # of the found faces, the part in the largest cluster
+    largest_purity: float | None  # of the largest cluster's evaluated faces, the part that are this identity
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """Everything :func:`evaluate` measures; ``tracks`` is None when the predictions carry no track ids."""
+    """Everything :func:`evaluate` measures; ``tracks`` is None when the predictions carry no track ids.
+
+    ``identities`` is the per-identity breakdown, most faces first; it is not among :meth:`as_dict`'s figures.
+    """
 
     iou_threshold: float
     detection: DetectionScores
     faces: FaceScores
     tracks: TrackScores | None = None
+    identities: tuple[IdentitySpread, ...] = ()
     matched: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False, compare=False)
 
     def as_dict(self) -> dict[str, float | int | None]:
@@ -460,6 +479,37 @@ def _track_scores(truth: TruthRows, pred: PredictionRows, faces: np.ndarray, mat
     )
 
 
+def _identity_spread(
+    truth: TruthRows, pred: PredictionRows, faces: np.ndarray, matched: np.ndarray
+) -> tuple[IdentitySpread, ...]:
+    """One IdentitySpread per identity of the truth, most faces first (ties: by name)."""
+    clusters = [pred.cluster_id[matched[i]] for i in faces]
+    cluster_size = Counter(c for c in clusters if c is not None)
+    found: dict[str, Counter] = defaultdict(Counter)
+    for i, cluster in zip(faces, clusters):
+        found[truth.identity[i]][cluster] += 1
+    totals = Counter(truth.identity[truth.kind == "identity"])
+    out = []
+    for identity, total in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])):
+        counts = found[identity]
+        unclustered = counts.pop(None, 0)
+        largest = min(counts, key=lambda c: (-counts[c], c)) if counts else None
+        n_found = sum(counts.values()) + unclustered
+        out.append(
+            IdentitySpread(
+                identity=identity,
+                faces=total,
+                found=n_found,
+                clusters=len(counts),
+                unclustered=unclustered,
+                largest_cluster=largest,
+                largest_share=counts[largest] / n_found if largest is not None else None,
+                largest_purity=counts[largest] / cluster_size[largest] if largest is not None else None,
+            )
+        )
+    return tuple(out)
+
+
 def evaluate(truth: TruthRows, pred: PredictionRows, iou_threshold: float = 0.4) -> Evaluation:
     """Match predictions to truth and measure detection, face-level and (with track ids) track-level figures."""
     if not 0 < iou_threshold <= 1:
@@ -471,5 +521,6 @@ def evaluate(truth: TruthRows, pred: PredictionRows, iou_threshold: float = 0.4)
         detection=_detection(truth, pred, matched),
         faces=_face_scores(truth, pred, faces, matched),
         tracks=_track_scores(truth, pred, faces, matched) if pred.has_tracks else None,
+        identities=_identity_spread(truth, pred, faces, matched),
         matched=matched,
     )
