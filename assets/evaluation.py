@@ -1,4 +1,5 @@
-"""Evaluation as part of the product: a title's clusters scored against ground truth, kept in `evaluations`.
+"""Evaluation as part of the product: a title's clusters scored against ground truth, kept in `evaluations`
+(the figures) and `evaluation_identities` (where each true identity's faces went).
 
 `vcn evaluate TITLE --truth GT.csv` and the `face_clusters_match_truth` check share this code. The
 check runs when a truth file sits next to the title's video: `<video stem>.faces.csv`, or `faces.csv`

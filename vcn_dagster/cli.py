@@ -258,7 +258,8 @@ def print_evaluation(evaluation: Evaluation) -> None:
     columns = ("faces", "found", "clusters", "unclustered", "largest", "share", "purity")
     print(f"\n{'identity':24}" + "".join(f"{c:>12}" for c in columns))
     for s in evaluation.identities:
-        largest = [s.largest_cluster, s.largest_share, s.largest_purity] if s.largest_cluster else ["-"] * 3
+        clustered = s.largest_cluster is not None
+        largest = [s.largest_cluster, s.largest_share, s.largest_purity] if clustered else ["-"] * 3
         cells = [s.faces, s.found, s.clusters, s.unclustered, *largest]
         print(f"{s.identity:24}" + "".join(f"{c:>12.2f}" if isinstance(c, float) else f"{c:>12}" for c in cells))
 

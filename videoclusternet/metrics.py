@@ -12,6 +12,8 @@ read the clustering figures together with it, as they ignore missed faces.
 Track level (predictions with track ids): each predicted track that matched an identity face is one item,
 labelled by the majority identity of its matched faces (ties: alphabetically first) and clustered by the
 majority cluster id of all its rows (ties: first in string order; an unclustered majority makes it a singleton).
+
+Per identity: how many of its faces were found, over how many clusters, and its largest cluster's share and purity.
 """
 
 from __future__ import annotations
