@@ -13,29 +13,21 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import tempfile
-from pathlib import Path
 
-from bench_pipeline import REPO, SHARED, VCN, run_clip, score, title_row, vcn_env, warm_model_cache
+from bench_pipeline import VCN, clip_home, clips_from_command_line, run_clip, score, title_of, title_row, vcn_env
 
 from videoclusternet.clustering import CLUSTERERS
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("clips", nargs="*", type=Path)
-    parser.add_argument("--keep-home", type=Path, help="keep each clip's home under DIR/<clip>")
     parser.add_argument("--reuse", action="store_true", help="reuse homes under --keep-home instead of running")
-    args = parser.parse_args()
-    cache = REPO / "bench" / "out" / "models"
-    warm_model_cache(cache)
-    clips = args.clips or sorted(p for p in (SHARED / "data" / "clips").iterdir() if (p / "faces.csv").exists())
+    clips, args, cache = clips_from_command_line(parser)
     scores = f"{'bcF':>6} {'WCP':>6} {'NMI':>6} {'pred/true':>9}"
     print(f"{'clip':10} {'adapt_s':>7} {'clusterer':16} | generic: {scores} | adapted: {scores}")
     for clip in clips:
-        with tempfile.TemporaryDirectory() as tmp:
-            home = args.keep_home / clip.name if args.keep_home else Path(tmp)
-            title = clip.name.replace("-", "_").lower()
+        with clip_home(clip, args.keep_home) as home:
+            title = title_of(clip)
             if not args.reuse:
                 run_clip(clip, home, 1, cache, adapt=True)
             info = title_row(home, title)

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +38,29 @@ def warm_model_cache(cache: Path) -> None:
     load_embedder(cache_dir=cache)
 
 
+def clips_from_command_line(parser: argparse.ArgumentParser) -> tuple[list[Path], argparse.Namespace, Path]:
+    """The clips (default: every folder of ../shared/data/clips with a faces.csv), the parsed options (the
+    parser's own, plus --keep-home) and the model cache, folded before any timing."""
+    parser.add_argument("clips", nargs="*", type=Path)
+    parser.add_argument("--keep-home", type=Path, help="keep each clip's home under DIR/<clip>")
+    args = parser.parse_args()
+    cache = REPO / "bench" / "out" / "models"
+    warm_model_cache(cache)
+    clips = args.clips or sorted(p for p in (SHARED / "data" / "clips").iterdir() if (p / "faces.csv").exists())
+    return clips, args, cache
+
+
+@contextmanager
+def clip_home(clip: Path, keep_home: Path | None) -> Iterator[Path]:
+    """The clip's home: DIR/<clip> with --keep-home DIR, else a temporary folder removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        yield keep_home / clip.name if keep_home else Path(tmp)
+
+
+def title_of(clip: Path) -> str:
+    return clip.name.replace("-", "_").lower()
+
+
 def vcn_env(home: Path, cache: Path) -> dict[str, str]:
     return {**os.environ, "VCN_HOME": str(home), "VCN_MODEL_CACHE": str(cache)}
 
@@ -44,7 +69,7 @@ def run_clip(
     clip: Path, home: Path, stride: int, cache: Path, adapt: bool = False, video: str = "video.mp4"
 ) -> tuple[str, float]:
     """`vcn run` on the clip's `video` in `home`; returns the title and the process's wall seconds."""
-    title = clip.name.replace("-", "_").lower()
+    title = title_of(clip)
     started = time.perf_counter()
     args = [*VCN, "run", str(clip / video), "--title", title, "--stride", str(stride)]
     subprocess.run(args + (["--adapt"] if adapt else []), env=vcn_env(home, cache), check=True, capture_output=True)
@@ -95,13 +120,8 @@ def title_row(home: Path, title: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("clips", nargs="*", type=Path)
     parser.add_argument("--stride", type=int, default=1)
-    parser.add_argument("--keep-home", type=Path)
-    args = parser.parse_args()
-    cache = REPO / "bench" / "out" / "models"
-    warm_model_cache(cache)
-    clips = args.clips or sorted(p for p in (SHARED / "data" / "clips").iterdir() if (p / "faces.csv").exists())
+    clips, args, cache = clips_from_command_line(parser)
     print(
         f"{'clip':10} {'video_s':>7} "
         + " ".join(f"{s[:12]:>12}" for s in STAGES)
@@ -109,8 +129,7 @@ def main() -> None:
         + f" {'recall':>6} {'bcF':>6} {'WCP':>6} {'NMI':>6} {'pred/true':>9}"
     )
     for clip in clips:
-        with tempfile.TemporaryDirectory() as tmp:
-            home = args.keep_home / clip.name if args.keep_home else Path(tmp)
+        with clip_home(clip, args.keep_home) as home:
             title, process_s = run_clip(clip, home, args.stride, cache)
             s, info = score(clip, home, cache, title), title_row(home, title)
         times = [info.get(f"{st}_s") or 0.0 for st in STAGES]

@@ -15,11 +15,10 @@ on that clip. Scores come from `videoclusternet.metrics`, which gives the refere
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from bench_pipeline import REPO, SHARED, run_clip, warm_model_cache
+from bench_pipeline import clip_home, clips_from_command_line, run_clip, title_of
 
 from assets.faces import load_detected_faces
 from resources import WarehouseResource
@@ -49,19 +48,13 @@ def embed_all_kept(warehouse: WarehouseResource, title: str, cache: Path) -> tup
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("clips", nargs="*", type=Path)
-    parser.add_argument("--keep-home", type=Path, help="keep each clip's home under DIR/<clip>")
     parser.add_argument("--reuse", action="store_true", help="reuse homes under --keep-home instead of running")
-    args = parser.parse_args()
-    cache = REPO / "bench" / "out" / "models"
-    warm_model_cache(cache)
-    clips = args.clips or sorted(p for p in (SHARED / "data" / "clips").iterdir() if (p / "faces.csv").exists())
+    clips, args, cache = clips_from_command_line(parser)
     sizes = " ".join(f"{'all' if n is None else n:>6}" for n in SAMPLES)
     print(f"{'clip':10} {'clusterer':16} | BCubed F with faces per track: {sizes} | mean, range over {SPREAD_FROM}+")
     for clip in clips:
-        with tempfile.TemporaryDirectory() as tmp:
-            home = args.keep_home / clip.name if args.keep_home else Path(tmp)
-            title = clip.name.replace("-", "_").lower()
+        with clip_home(clip, args.keep_home) as home:
+            title = title_of(clip)
             if not args.reuse:
                 run_clip(clip, home, 1, cache)
             warehouse = WarehouseResource(home=str(home))
