@@ -108,13 +108,17 @@ TABLES: dict[str, pa.Schema] = {
     ),
 }
 
-TABLES["evaluations"] = _schema(
+# What an evaluation scored, and when: the columns both evaluation tables start with.
+_EVALUATED = (
     ("evaluation_id", pa.string()),
-    ("truth_path", pa.string()),
     ("clusters_run_id", pa.string()),
     ("model_version", pa.string()),
     ("clusterer", pa.string()),
     ("evaluated_at", pa.timestamp("s", tz="UTC")),
+)
+TABLES["evaluations"] = _schema(
+    *_EVALUATED,
+    ("truth_path", pa.string()),
     ("iou_threshold", pa.float64()),
     ("detection_recall", pa.float64()),
     ("face_wcp", pa.float64()),
@@ -132,11 +136,7 @@ TABLES["evaluations"] = _schema(
 )
 # Per evaluation (`evaluation_id`), where each true identity's faces went.
 TABLES["evaluation_identities"] = _schema(
-    ("evaluation_id", pa.string()),
-    ("clusters_run_id", pa.string()),
-    ("model_version", pa.string()),
-    ("clusterer", pa.string()),
-    ("evaluated_at", pa.timestamp("s", tz="UTC")),
+    *_EVALUATED,
     ("identity", pa.string()),
     ("faces", pa.int64()),
     ("found", pa.int64()),
