@@ -1,4 +1,4 @@
-"""Time the face models on CPU: detector ms per 640x360 frame, embedder ms per face (batched).
+"""Time the face models on CPU: detector ms per 640x360 frame, embedder ms per face and memory per batch size.
 
 Usage: python bench/bench_models.py [--cache-dir DIR] [--repeats N]
 Uses insightface's bundled group photo, so it runs offline.
@@ -7,6 +7,7 @@ Uses insightface's bundled group photo, so it runs offline.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +26,10 @@ def _ms(fn, repeats: int) -> float:
     for _ in range(repeats):
         fn()
     return (time.perf_counter() - t) / repeats * 1000
+
+
+def _rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def main() -> None:
@@ -48,10 +53,15 @@ def main() -> None:
     crops = align_faces(img, faces.landmarks)
     emb = load_embedder("sface", cache_dir=args.cache_dir)
     print(f"align      {_ms(lambda: align_faces(img, faces.landmarks), args.repeats) / len(faces):6.2f} ms/face")
-    for batch in (1, 8, 64):
-        many = np.resize(crops, (batch, *crops.shape[1:]))
-        ms = _ms(lambda m=many: emb.embed(m), max(3, args.repeats // batch))
-        print(f"sface      {ms / batch:6.1f} ms/face (batch {batch})")
+    # Ascending batches: onnxruntime's arena keeps the largest batch's activations, so the growth of the
+    # process's memory since the first call is what a batch of that size holds (the default is
+    # embedding_batch_size()).
+    held = _rss_mb()
+    many = np.resize(crops, (256, *crops.shape[1:]))
+    for batch in (1, 8, 16, 32, 64):
+        emb.batch_size = batch
+        ms = _ms(lambda: emb.embed(many), 3)
+        print(f"sface      {ms / len(many):6.1f} ms/face (batch {batch}), memory +{_rss_mb() - held:4.0f} MB")
 
 
 if __name__ == "__main__":

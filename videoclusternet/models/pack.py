@@ -70,7 +70,7 @@ class ArcFaceEmbedder(ArcFaceLikeEmbedder):
 
     name = "insightface"
 
-    def __init__(self, pack_dir: Path | None, batch_size: int = 64) -> None:
+    def __init__(self, pack_dir: Path | None, batch_size: int | None = None) -> None:
         model, path = _load_task(pack_dir, "recognition")
         if _has_graph_normalisation(path):
             model.input_mean, model.input_std = 0.0, 1.0

@@ -8,6 +8,7 @@ import numpy as np
 
 from videoclusternet.models.base import (
     batched,
+    embedding_batch_size,
     file_sha256_short,
     ort_providers,
     ort_session_options,
@@ -31,12 +32,12 @@ class ArcFaceLikeEmbedder:
 
     name = "arcface"
 
-    def __init__(self, model, model_path: Path, batch_size: int = 64) -> None:
+    def __init__(self, model, model_path: Path, batch_size: int | None = None) -> None:
         self._model = model
         self.model_path = Path(model_path)
         self.version = file_sha256_short(self.model_path)
         self.dim = int(model.output_shape[-1])
-        self.batch_size = batch_size
+        self.batch_size = batch_size or embedding_batch_size()
 
     @property
     def input_mean(self) -> float:
@@ -62,7 +63,7 @@ class SFaceEmbedder(ArcFaceLikeEmbedder):
 
     name = "sface"
 
-    def __init__(self, cache_dir: Path, batch_size: int = 64, model_path: Path | None = None):
+    def __init__(self, cache_dir: Path, batch_size: int | None = None, model_path: Path | None = None):
         path = fold_quantized_onnx(model_path or bundled_model(SFACE_FILE), cache_dir)
         model = load_arcface_onnx(path)
         # insightface guesses mean/std from the names of the first 8 nodes. On the original file
