@@ -19,6 +19,7 @@ from videoclusternet.models import (
     load_detector,
     load_embedder,
 )
+from videoclusternet.models.base import embedding_batch_size
 from videoclusternet.models.norms import norm_scale, reference_faces
 from videoclusternet.models.sface import SFACE_FILE
 from videoclusternet.models.yunet import YUNET_FILE, bundled_model
@@ -147,9 +148,11 @@ def test_sface_raw_embeddings(sface, group, group_faces):
     assert emb.shape == (6, 128) and emb.dtype == np.float32
     assert (np.linalg.norm(emb, axis=1) > 8).all()  # raw, not normalised
     assert sface.embed(np.zeros((0, 112, 112, 3), np.uint8)).shape == (0, 128)
-    # Batching does not change results.
-    one = np.concatenate([sface.embed(c[None]) for c in crops[:3]])
-    np.testing.assert_allclose(one, emb[:3], rtol=1e-3, atol=1e-3)
+    # Batching does not change results: 40 faces run as calls of embedding_batch_size() (16 on a CPU).
+    assert sface.batch_size == embedding_batch_size()
+    many = np.resize(crops, (40, *crops.shape[1:]))
+    one = np.concatenate([sface.embed(c[None]) for c in many])
+    np.testing.assert_allclose(one, sface.embed(many), rtol=1e-3, atol=1e-3)
 
     flipped = sface.embed(crops[:, :, ::-1].copy())
     shifted = sface.embed(align_faces(group, group_faces.landmarks + np.float32([3, -2])))

@@ -62,7 +62,7 @@ def ort_providers() -> list[str]:
 
 def embedding_batch_size() -> int:
     """Faces per inference call of an embedder. On the CPU, onnxruntime's arena keeps the activations of
-    the largest batch it has run: SFace holds 0.88 GB after batches of 64 faces, 0.24 GB after 16, at
+    the largest batch it has run: SFace holds 0.84 GB after batches of 64 faces, 0.18 GB after 16, at
     the same ms per face (bench/bench_models.py). A GPU gains from the larger batch."""
     return 64 if "CUDAExecutionProvider" in ort_providers() else 16
 
