@@ -22,7 +22,7 @@ from assets.checks_common import (
 from assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
 from assets.media import frames
 from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource
-from videoclusternet.embedding import choose_faces, faces_per_track, mirrored
+from videoclusternet.embedding import choose_faces, faces_per_track, with_mirror
 from videoclusternet.models.norms import norm_scale
 from videoclusternet.pipeline import (
     PROBE_FACES_PER_TRACK,
@@ -281,8 +281,7 @@ def face_embeddings(
             fresh = np.isin(part, todo)
             known.update(zip(part[fresh].tolist(), embedder.embed(crops[fresh])))
             upright = np.stack([known[int(f)] for f in part])
-            # Adding the mirrored face's embedding makes it less pose-dependent: +0.09 BCubed F on TV footage.
-            raw[start : start + len(part)] = upright + embedder.embed(mirrored(crops))
+            raw[start : start + len(part)] = with_mirror(embedder, crops, upright)
         seconds = time.perf_counter() - started
         warehouse.write_artifact(
             title,

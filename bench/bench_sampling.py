@@ -23,7 +23,7 @@ from bench_pipeline import clip_home, clips_from_command_line, run_clip, title_o
 from assets.faces import load_detected_faces
 from resources import WarehouseResource
 from videoclusternet.clustering import CLUSTERERS, make_clusterer
-from videoclusternet.embedding import choose_faces, mirrored
+from videoclusternet.embedding import choose_faces, with_mirror
 from videoclusternet.metrics import PredictionRows, evaluate, read_truth_csv
 from videoclusternet.models import load_embedder
 from videoclusternet.pipeline import cluster_tracks, decoded_in_chunks, face_quality_score
@@ -42,7 +42,7 @@ def embed_all_kept(warehouse: WarehouseResource, title: str, cache: Path) -> tup
     embedder = load_embedder(cache_dir=cache)
     raw = np.zeros((len(chosen), embedder.dim), np.float32)
     for start, part, crops in decoded_in_chunks(faces.crops_jpeg, chosen):
-        raw[start : start + len(part)] = embedder.embed(crops) + embedder.embed(mirrored(crops))
+        raw[start : start + len(part)] = with_mirror(embedder, crops)
     return chosen, raw
 
 

@@ -10,6 +10,7 @@ from assets.media import frames
 
 PIPELINE_ASSETS = [frames, face_detections, face_tracks, face_embeddings, face_clusters]
 ADAPTATION_ASSETS = [adapted_model, adapted_embeddings]
+ALL_STAGES = [*PIPELINE_ASSETS, *ADAPTATION_ASSETS]
 
 title_pipeline_job = dg.define_asset_job(
     name="title_pipeline",
@@ -20,7 +21,7 @@ title_pipeline_job = dg.define_asset_job(
 
 adapted_title_pipeline_job = dg.define_asset_job(
     name="adapted_title_pipeline",
-    selection=dg.AssetSelection.assets(*PIPELINE_ASSETS, *ADAPTATION_ASSETS),
+    selection=dg.AssetSelection.assets(*ALL_STAGES),
     config={"ops": {"face_clusters": {"config": {"use_adapted": True}}}},
     description="Every stage, with the face model adapted to the title and the tracks clustered with it.",
 )
@@ -33,7 +34,7 @@ def pipeline_job_for(adapt: bool) -> UnresolvedAssetJobDefinition:
 
 def stages_for(adapt: bool) -> list[dg.AssetsDefinition]:
     """The stages of `pipeline_job_for(adapt)`."""
-    return [*PIPELINE_ASSETS, *ADAPTATION_ASSETS] if adapt else PIPELINE_ASSETS
+    return ALL_STAGES if adapt else PIPELINE_ASSETS
 
 
 def stage_keys(adapt: bool) -> list[dg.AssetKey]:

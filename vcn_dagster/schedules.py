@@ -13,7 +13,7 @@ import dagster as dg
 
 from assets.faces import face_detections, face_embeddings
 from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource
-from vcn_dagster.jobs import ADAPTATION_ASSETS, PIPELINE_ASSETS, stage_keys, stages_for
+from vcn_dagster.jobs import ALL_STAGES, stage_keys, stages_for
 from vcn_dagster.partitions import titles_partitions
 
 CODE_VERSION_TAG = "dagster/code_version"
@@ -71,7 +71,7 @@ def reprocess_reasons(
     cron_schedule="0 3 * * *",
     # A schedule has one job; each request selects the title's own stages (and its clustering follows its
     # registration), as `title_pipeline` or `adapted_title_pipeline` would.
-    target=dg.AssetSelection.assets(*PIPELINE_ASSETS, *ADAPTATION_ASSETS),
+    target=dg.AssetSelection.assets(*ALL_STAGES),
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Nightly: re-runs titles that failed, or were made by other code or other face models.",
 )

@@ -21,6 +21,7 @@ from videoclusternet.adaptation.augment import augment, augmented_views
 from videoclusternet.adaptation.backbone import FaceBackbone
 from videoclusternet.adaptation.distill import DistillConfig, DistillResult, InputFn, self_distill
 from videoclusternet.adaptation.pairs import link_tracks_by_likelihood
+from videoclusternet.embedding import mirrored
 
 
 @dataclass
@@ -102,7 +103,7 @@ def adapt_backbone(
     warmup_inputs = None
     if whole:
         upright = preprocess(crops)
-        mirrored = preprocess(np.ascontiguousarray(crops[:, :, ::-1]))
+        flipped = preprocess(mirrored(crops))
         backbone: nn.Module = model.to(dev)
         if config.warmup_epochs:
             # The warm-up trains the head alone: on the frozen network's outputs, computed once.
@@ -113,7 +114,7 @@ def adapt_backbone(
             return preprocess(np.stack([augment(crops[i], rng) for i in idx])).to(dev)
 
         def embed_all(model: nn.Module) -> np.ndarray:
-            return (_batched(model, upright, dev) + _batched(model, mirrored, dev)).numpy()
+            return (_batched(model, upright, dev) + _batched(model, flipped, dev)).numpy()
     else:
         # Trunk features of each view, computed once: only the tail trains.
         features = trunk_features or (lambda batch: _batched(trunk, preprocess(batch), dev))
