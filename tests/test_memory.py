@@ -1,0 +1,48 @@
+"""A process that imports the code location allocates from at most two glibc arenas, whatever its threads."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Eight live threads that each malloc (bytearrays over pymalloc's 512 bytes), then glibc's own account of
+# its arenas ("heaps") from malloc_info.
+THREADS_THEN_MALLOC_INFO = """
+import ctypes, sys, threading
+import vcn_dagster
+
+all_allocated = threading.Barrier(8)
+
+def allocate():
+    kept = [bytearray(4096) for _ in range(2000)]
+    all_allocated.wait()  # alive together: an exited thread's arena would go to the next thread
+
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+libc = ctypes.CDLL("libc.so.6")
+libc.fopen.restype = ctypes.c_void_p
+report = libc.fopen(sys.argv[1].encode(), b"w")
+libc.malloc_info(0, ctypes.c_void_p(report))
+libc.fclose(ctypes.c_void_p(report))
+"""
+
+
+def arenas_used(tmp_path: Path, **env: str) -> int:
+    report = tmp_path / "malloc_info.xml"
+    base = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    subprocess.run([sys.executable, "-c", THREADS_THEN_MALLOC_INFO, str(report)], env={**base, **env}, check=True)
+    return len(re.findall(r'<heap nr="\d+"', report.read_text()))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's arenas")
+def test_threads_share_two_arenas_unless_the_user_sets_malloc_arena_max(tmp_path: Path):
+    assert arenas_used(tmp_path) <= 2
+    assert arenas_used(tmp_path, MALLOC_ARENA_MAX="16") > 2  # the user's setting wins over vcn's cap
