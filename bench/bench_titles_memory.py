@@ -1,9 +1,9 @@
-"""Memory of one `vcn run` over many titles, with vcn's cap of glibc's malloc arenas and without it.
+"""Memory of one `vcn run` over many titles, with vcn's allocator settings and with the libraries' defaults.
 
 Runs `vcn run` on N copies of one video (default: the demo clip, composed from packaged face photos)
 in one process, samples the process's resident memory, and prints it as each title ends, so that
-growth from title to title shows. "glibc default" sets MALLOC_ARENA_MAX to glibc's own limit (8 per
-core), which `vcn_dagster/memory.py` leaves alone.
+growth from title to title shows. "library defaults" sets MALLOC_ARENA_MAX to glibc's own limit (8 per
+core) and pyarrow's pool to its default, mimalloc; `vcn_dagster/memory.py` leaves settings it finds alone.
 
     python bench/bench_titles_memory.py [--titles 8] [--video FILE]
 """
@@ -21,7 +21,10 @@ from pathlib import Path
 
 from bench_pipeline import REPO, VCN, vcn_env, warm_model_cache
 
-SETTINGS = {"vcn (2 arenas)": {}, "glibc default": {"MALLOC_ARENA_MAX": str(8 * (os.cpu_count() or 1))}}
+SETTINGS = {
+    "vcn": {},
+    "library defaults": {"MALLOC_ARENA_MAX": str(8 * (os.cpu_count() or 1)), "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"},
+}
 
 
 def resident_mb(pid: int) -> float:
@@ -82,7 +85,7 @@ def main() -> None:
             after, wall = run_titles(videos, Path(tmp) / name.split()[0], cache, extra_env)
             growth = (after[-1] - after[0]) / max(len(after) - 1, 1)
             print(
-                f"{name:15} {' '.join(f'{mb:5.0f}' for mb in after)} | {growth:+.1f} MB per title after the first, "
+                f"{name:16} {' '.join(f'{mb:5.0f}' for mb in after)} | {growth:+.1f} MB per title after the first, "
                 f"wall {wall:.0f} s",
                 flush=True,
             )

@@ -1,4 +1,5 @@
-"""A process that imports the code location allocates from at most two glibc arenas, whatever its threads."""
+"""A process that imports the code location allocates from at most two glibc arenas, whatever its threads,
+and pyarrow allocates with malloc there."""
 
 from __future__ import annotations
 
@@ -46,3 +47,17 @@ def arenas_used(tmp_path: Path, **env: str) -> int:
 def test_threads_share_two_arenas_unless_the_user_sets_malloc_arena_max(tmp_path: Path):
     assert arenas_used(tmp_path) <= 2
     assert arenas_used(tmp_path, MALLOC_ARENA_MAX="16") > 2  # the user's setting wins over vcn's cap
+
+
+def test_pyarrow_allocates_with_malloc_unless_the_user_picks_a_pool():
+    code = "import vcn_dagster, pyarrow as pa; print(pa.default_memory_pool().backend_name)"
+    base = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+
+    def pool(**env: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", code], env={**base, **env}, check=True, capture_output=True, text=True
+        )
+        return run.stdout.strip()
+
+    assert pool() == "system"
+    assert pool(ARROW_DEFAULT_MEMORY_POOL="mimalloc") == "mimalloc"
