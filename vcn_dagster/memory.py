@@ -6,7 +6,8 @@
 
 With both as they come, one `vcn run` over six titles grew 20 MB per title; with two arenas and pyarrow
 on malloc, 1.3 MB (`python bench/bench_titles_memory.py`). One title peaks lower too, in the same
-time: friends at 0.95 GB instead of 1.05 GB, a 22-minute episode at 1.42 GB instead of 1.90 GB. A user's own MALLOC_ARENA_MAX or ARROW_DEFAULT_MEMORY_POOL wins.
+time: friends at 0.95 GB instead of 1.05 GB, a 22-minute episode at 1.42 GB instead of 1.90 GB.
+A user's own MALLOC_ARENA_MAX or ARROW_DEFAULT_MEMORY_POOL wins.
 """
 
 from __future__ import annotations
