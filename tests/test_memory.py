@@ -4,6 +4,7 @@ and pyarrow allocates with malloc there."""
 from __future__ import annotations
 
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def arenas_used(tmp_path: Path, **env: str) -> int:
     return len(re.findall(r'<heap nr="\d+"', report.read_text()))
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's arenas")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's arenas")
 def test_threads_share_two_arenas_unless_the_user_sets_malloc_arena_max(tmp_path: Path):
     assert arenas_used(tmp_path) <= 2
     assert arenas_used(tmp_path, MALLOC_ARENA_MAX="16") > 2  # the user's setting wins over vcn's cap
