@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from bench_pipeline import resident_mb
 
 from videoclusternet.align import align_faces
 from videoclusternet.models import load_detector, load_embedder
@@ -26,10 +27,6 @@ def _ms(fn, repeats: int) -> float:
     for _ in range(repeats):
         fn()
     return (time.perf_counter() - t) / repeats * 1000
-
-
-def _rss_mb() -> float:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def main() -> None:
@@ -56,12 +53,13 @@ def main() -> None:
     # Ascending batches: onnxruntime's arena keeps the largest batch's activations, so the growth of the
     # process's memory since the first call is what a batch of that size holds (the default is
     # embedding_batch_size()).
-    held = _rss_mb()
+    held = resident_mb(os.getpid())
     many = np.resize(crops, (256, *crops.shape[1:]))
     for batch in (1, 8, 16, 32, 64):
         emb.batch_size = batch
         ms = _ms(lambda: emb.embed(many), 3)
-        print(f"sface      {ms / len(many):6.1f} ms/face (batch {batch}), memory +{_rss_mb() - held:4.0f} MB")
+        grown = resident_mb(os.getpid()) - held
+        print(f"sface      {ms / len(many):6.1f} ms/face (batch {batch}), memory +{grown:4.0f} MB")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,12 @@ def title_of(clip: Path) -> str:
     return clip.name.replace("-", "_").lower()
 
 
+def resident_mb(pid: int) -> float:
+    """The process's resident memory (VmRSS), in MB."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
 def vcn_env(home: Path, cache: Path) -> dict[str, str]:
     return {**os.environ, "VCN_HOME": str(home), "VCN_MODEL_CACHE": str(cache)}
 

@@ -19,17 +19,12 @@ import threading
 import time
 from pathlib import Path
 
-from bench_pipeline import REPO, VCN, vcn_env, warm_model_cache
+from bench_pipeline import REPO, VCN, resident_mb, vcn_env, warm_model_cache
 
 SETTINGS = {
     "vcn": {},
     "library defaults": {"MALLOC_ARENA_MAX": str(8 * (os.cpu_count() or 1)), "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"},
 }
-
-
-def resident_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
 
 
 def run_titles(videos: list[Path], home: Path, cache: Path, extra_env: dict[str, str]) -> tuple[list[float], float]:
