@@ -17,12 +17,15 @@ from assets.checks_common import (
     title_check,
 )
 from assets.common import content_version, stage_version, title_asset, title_stage
-from assets.faces import StoredCrops, face_embeddings
-from resources import FaceModelsResource, WarehouseResource
+from assets.faces import face_embeddings
+from resources.face_models import FaceModelsResource
+from resources.results import stored_crops
 from resources.tracking import DeviceResource, MlflowResource
-from vcn_dagster.titles import series_of
+from resources.warehouse import Warehouse
+from videoclusternet.adaptation import require_adaptation
 from videoclusternet.clustering import cooccurring_pairs
 from videoclusternet.pipeline import decode_crops
+from videoclusternet.titles import series_of
 
 
 class AdaptationConfig(dg.Config):
@@ -32,19 +35,19 @@ class AdaptationConfig(dg.Config):
     epochs_per_round: int = 2
 
 
-def training_faces(warehouse: WarehouseResource, title: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def training_faces(warehouse: Warehouse, title: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(face ids, their track ids, aligned crops) of the faces `face_embeddings` chose."""
     emb = warehouse.read_artifact(title, "embeddings")
     faces = emb.column("face").to_numpy()
-    crops = decode_crops(StoredCrops(warehouse.artifact_path(title, "faces")), faces)
+    crops = decode_crops(stored_crops(warehouse, title), faces)
     return faces, emb.column("track").to_numpy(), crops
 
 
-@title_asset("adaptation", {"pytorch", "mlflow"}, deps=[face_embeddings], gpu=True)
+@title_asset("adaptation", {"pytorch", "mlflow"}, deps=[face_embeddings])
 def adapted_model(
     context: dg.AssetExecutionContext,
     config: AdaptationConfig,
-    warehouse: WarehouseResource,
+    warehouse: dg.ResourceParam[Warehouse],
     face_models: FaceModelsResource,
     mlflow_tracking: MlflowResource,
     device: DeviceResource,
@@ -52,6 +55,7 @@ def adapted_model(
     """The title's own face-ID model: SFace self-distilled (EMA teacher, centring, no negatives) on
     pairs from inside tracks and coarse track-to-track matches; a registered MLflow model version."""
     # torch is imported here, not at module load: most runs never adapt, and it costs seconds to import.
+    require_adaptation()
     from videoclusternet.adaptation.adapt import adapt_backbone
     from videoclusternet.adaptation.backbone import backbone_for, onnx_trunk
     from videoclusternet.adaptation.distill import DistillConfig
@@ -161,27 +165,23 @@ def export_onnx(model, path: Path) -> None:
     )
 
 
-@title_asset("adaptation", {"pytorch", "parquet"}, deps=[adapted_model], gpu=True)
+@title_asset("adaptation", {"pytorch", "parquet"}, deps=[adapted_model])
 def adapted_embeddings(
     context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
+    warehouse: dg.ResourceParam[Warehouse],
     face_models: FaceModelsResource,
     mlflow_tracking: MlflowResource,
     device: DeviceResource,
 ) -> dg.MaterializeResult:
     """Embeddings of the same faces as `face_embeddings`, by the title's adapted model, loaded back from
     MLflow by the model URI that `adapted_model` recorded."""
+    require_adaptation()
     from videoclusternet.adaptation.adapt import embed_faces, same_trunk
     from videoclusternet.adaptation.backbone import backbone_for, onnx_trunk
 
     title = context.partition_key
     with title_stage(context, warehouse, "adapted_embeddings"):
-        record = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("adapted_model"), asset_partitions=[title]), limit=1
-        ).records
-        if not record:
-            raise FileNotFoundError(f"no materialisation of adapted_model for title {title!r}")
-        uri = record[0].asset_materialization.metadata["model_uri"].value
+        uri = warehouse.adapted_model(title).model_uri
         where = device.resolve()
         model = mlflow_tracking.client().pytorch.load_model(uri)
         embedder = face_models.embedder()
@@ -209,7 +209,7 @@ def adapted_embeddings(
 
 @title_check(adapted_model)
 def adapted_model_registered(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetCheckExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.AssetCheckResult:
     """The title has one `adapted_models` row with a model URI, registered version and checkpoint hash, and
     they are the ones the materialisation reported."""
@@ -220,7 +220,7 @@ def adapted_model_registered(
 
 @title_check(adapted_embeddings)
 def adapted_embeddings_complete(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetCheckExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.AssetCheckResult:
     """The adapted model embedded every face the generic one did, each to a finite non-zero vector, as many as
     the materialisation reported."""

@@ -14,9 +14,9 @@ from typing import Any
 import dagster as dg
 import numpy as np
 
-from assets.common import code_version_of
-from resources import WarehouseResource
-from vcn_dagster.partitions import titles_partitions
+from assets.partitions import titles_partitions
+from resources.warehouse import Warehouse
+from videoclusternet.stages import stage
 
 Rows = Mapping[str, np.ndarray]
 LISTED = 5  # ids quoted in a problem; the count says how many there are
@@ -45,20 +45,20 @@ def materialization_metadata(context: dg.AssetCheckExecutionContext) -> dict[str
 
 
 def report(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, problems: list[str], **metadata: Any
+    context: dg.AssetCheckExecutionContext, warehouse: Warehouse, problems: list[str], **metadata: Any
 ) -> dg.AssetCheckResult:
     """The check's result. A failed blocking check also marks the title failed, with the problems as the reason,
     as a failed stage does."""
     spec = context.check_specs[0]
-    stage = spec.asset_key.to_user_string()
+    checked = spec.asset_key.to_user_string()
     if problems and spec.blocking:
         warehouse.update_title(
             context.partition_key,
             context.run.run_id,
-            code_version_of(stage),
+            stage(checked).version,
             status="failed",
-            stage=stage,
-            error=f"{stage} check {spec.name}: {'; '.join(problems)}",
+            stage=checked,
+            error=f"{checked} check {spec.name}: {'; '.join(problems)}",
         )
     return dg.AssetCheckResult(
         passed=not problems,

@@ -12,21 +12,15 @@ import dagster as dg
 import pyarrow as pa
 from tqdm import tqdm
 
-from resources import WarehouseResource
-from vcn_dagster.partitions import titles_partitions
+from assets.partitions import titles_partitions
+from resources.warehouse import Warehouse
+from videoclusternet.models import ModelPackError
+from videoclusternet.stages import Stage, stage
+from videoclusternet.video import VideoError
 
-CODE_VERSION = "0.1.0"
-# Each stage's own code version, stamped on its asset and its rows: bump a stage's entry when what it writes
-# changes, and only that stage and those below it go stale. A stage not listed has CODE_VERSION.
-STAGE_VERSIONS = {
-    "frames": "0.1.0",
-    "face_detections": "0.1.0",
-    "face_tracks": "0.1.0",
-    "face_embeddings": "0.1.0",
-    "adapted_model": "0.1.0",
-    "adapted_embeddings": "0.1.0",
-    "face_clusters": "0.1.0",
-}
+# What a stage raises when its title cannot be processed (unreadable video, a missing model, bad data): the
+# title fails with the one-line message. Anything else is a bug: the title fails too, and the trace is kept.
+STAGE_ERRORS = (OSError, ValueError, RuntimeError, MemoryError, ImportError, VideoError, ModelPackError)
 
 # Tags that let a deployment route GPU stages (deploy/README.md): for k8s_job_executor, a pod with one GPU on a
 # GPU node (the NVIDIA GPU operator's node label; the usual taint of GPU node pools); for celery_executor, the
@@ -43,25 +37,24 @@ GPU_TAGS = {
 }
 
 
-def title_asset(group_name: str, kinds: set[str], deps: list | None = None, gpu: bool = False):
-    """`dg.asset` for a per-title stage: partitioned by title, versioned, and routed to the GPU pool when `gpu`."""
-    routing = {"pool": "gpu", "op_tags": GPU_TAGS} if gpu else {}
+def title_asset(group_name: str, kinds: set[str], deps: list | None = None, spec: Stage | None = None):
+    """`dg.asset` for a per-title stage (`spec`, by default the stage of `videoclusternet.stages` named like
+    the function): partitioned by title, versioned, and routed to the GPU pool when the stage runs its
+    network there."""
 
     def decorate(fn):
+        spec_ = spec or stage(fn.__name__)
+        routing = {"pool": "gpu", "op_tags": GPU_TAGS} if spec_.gpu else {}
         return dg.asset(
             partitions_def=titles_partitions,
             deps=deps,
             group_name=group_name,
-            code_version=code_version_of(fn.__name__),
+            code_version=spec_.version,
             kinds=kinds,
             **routing,
         )(fn)
 
     return decorate
-
-
-def code_version_of(stage: str) -> str:
-    return STAGE_VERSIONS.get(stage, CODE_VERSION)
 
 
 def stage_version(context: dg.AssetExecutionContext) -> str:
@@ -84,7 +77,7 @@ def content_version(*tables: pa.Table) -> dg.DataVersion:
 
 
 @contextmanager
-def title_stage(context: dg.AssetExecutionContext, warehouse: WarehouseResource, stage: str) -> Iterator[None]:
+def title_stage(context: dg.AssetExecutionContext, warehouse: Warehouse, stage: str) -> Iterator[None]:
     """Run one stage of a title: record its time in `titles`, or mark the title failed with the reason.
 
     A failed stage writes none of its tables (each is replaced atomically at the end), so readers
@@ -92,14 +85,20 @@ def title_stage(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     """
     title = context.partition_key
     started = time.perf_counter()
-    try:
-        yield
-    except Exception as exc:
-        reason = f"{stage}: {exc}"
+
+    def fail(reason: str) -> None:
         warehouse.update_title(
             title, context.run.run_id, stage_version(context), status="failed", stage=stage, error=reason
         )
-        raise dg.Failure(description=f"title {title} failed in {reason}") from exc
+
+    try:
+        yield
+    except STAGE_ERRORS as exc:
+        fail(f"{stage}: {exc}")
+        raise dg.Failure(description=f"title {title} failed in {stage}: {exc}") from exc
+    except BaseException as exc:  # a bug or an interruption: the title must not stay `processing`; re-raised as is
+        fail(f"{stage}: {type(exc).__name__}: {exc}")
+        raise
     warehouse.update_title(
         title,
         context.run.run_id,

@@ -1,13 +1,10 @@
 """Face stages: detections with aligned crops, quality-filtered tracks, face embeddings."""
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from assets.checks_common import (
     box_problems,
@@ -21,12 +18,14 @@ from assets.checks_common import (
 )
 from assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
 from assets.media import frames
-from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource
+from resources.face_models import FaceModelsResource
+from resources.media import MediaLibrary
+from resources.results import FACES_ARTIFACT, load_shots, load_title_faces
+from resources.warehouse import Warehouse
 from videoclusternet.embedding import choose_faces, faces_per_track, with_mirror
 from videoclusternet.models.norms import norm_scale
 from videoclusternet.pipeline import (
     PROBE_FACES_PER_TRACK,
-    DetectedFaces,
     decoded_in_chunks,
     detect_faces,
     face_quality_score,
@@ -34,18 +33,15 @@ from videoclusternet.pipeline import (
 )
 from videoclusternet.quality import KEPT, QualityPolicy, face_size
 from videoclusternet.shots import shot_of_frames
-from videoclusternet.types import FaceDetections, Shot
+from videoclusternet.types import FaceDetections
 from videoclusternet.video import file_sha256
 
-# The faces artifact: each face's aligned crop (JPEG) and tracking descriptor, by face id.
-FACES_ARTIFACT = pa.schema([("face", pa.int64()), ("crop_jpeg", pa.binary()), ("appearance", pa.list_(pa.float32()))])
 
-
-@title_asset("faces", {"onnx", "parquet"}, deps=[frames], gpu=True)
+@title_asset("faces", {"onnx", "parquet"}, deps=[frames])
 def face_detections(
     context: dg.AssetExecutionContext,
-    media: MediaLibraryResource,
-    warehouse: WarehouseResource,
+    media: dg.ResourceParam[MediaLibrary],
+    warehouse: dg.ResourceParam[Warehouse],
     face_models: FaceModelsResource,
 ) -> dg.MaterializeResult:
     """Faces on the manifest's frames: box, 5 landmarks and score, plus the face aligned to 112x112
@@ -54,11 +50,11 @@ def face_detections(
     with title_stage(context, warehouse, "face_detections"):
         manifest = warehouse.rows("frames", title)["frame"]
         stride = int(manifest[1] - manifest[0]) if len(manifest) > 1 else 1
-        fps = float(warehouse.rows("titles", title)["fps"][0])
+        fps = warehouse.require_title(title).fps
         detectors = face_models.detectors()
         detector = detectors[0]
         started = time.perf_counter()
-        path = media.lookup(title)["path"]
+        path = media.lookup(title).path
         if file_sha256(path) != warehouse.content_sha256(title):
             raise ValueError(f"{path}: the file changed after its frames were cut; run the title again")
         # Crops go to disk as frames are done; only the small per-face values stay, for the table.
@@ -116,70 +112,17 @@ def face_detections(
     )
 
 
-class StoredCrops(Sequence[bytes]):
-    """The JPEG crops of a title's faces artifact, read from its Parquet file one row group (8k faces) at a
-    time, when a face of that group is asked for: memory stays one row group whatever the title's length
-    (a 22-min episode has 145k crops, 0.5 GB, which took 1.1 GB to read whole). Ask in face order, as
-    `choose_faces` gives them: going back to an earlier group reads it again."""
-
-    def __init__(self, path: Path) -> None:
-        self._file = pq.ParquetFile(path)
-        meta = self._file.metadata
-        self._starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
-        self._group, self._jpegs = -1, pa.array([], pa.binary())
-
-    def __len__(self) -> int:
-        return int(self._starts[-1])
-
-    def __getitem__(self, face: int) -> bytes:  # type: ignore[override]  # one face at a time, no slices
-        if not 0 <= face < len(self):
-            raise IndexError(f"face {face} is not in {len(self)} stored faces")
-        group = int(np.searchsorted(self._starts, face, side="right")) - 1
-        if group != self._group:
-            self._jpegs = self._file.read_row_group(group, columns=["crop_jpeg"]).column(0).combine_chunks()
-            self._group = group
-        return self._jpegs[int(face - self._starts[group])].as_py()
-
-
-def load_detected_faces(warehouse: WarehouseResource, title: str) -> DetectedFaces:
-    rows = warehouse.rows("face_detections", title)
-    appearance = warehouse.read_artifact(title, "faces", columns=["appearance"]).column("appearance").combine_chunks()
-    n = len(rows["face"])
-    return DetectedFaces(
-        FaceDetections(
-            frame_idx=rows["frame"].astype(np.int64),
-            boxes=np.stack([rows["x1"], rows["y1"], rows["x2"], rows["y2"]], axis=1).astype(np.float32),
-            landmarks=np.stack(rows["landmarks"]).reshape(n, 5, 2).astype(np.float32)
-            if n
-            else np.zeros((0, 5, 2), np.float32),
-            scores=rows["score"].astype(np.float32),
-        ),
-        StoredCrops(warehouse.artifact_path(title, "faces")),
-        rows["size_px"].astype(np.float32),
-        rows["sharpness"].astype(np.float32),
-        appearance.flatten().to_numpy().reshape(n, -1).astype(np.float32) if n else np.zeros((0, 128), np.float32),
-    )
-
-
-def load_shots(warehouse: WarehouseResource, title: str) -> list[Shot]:
-    rows = warehouse.rows("shots", title)
-    return [
-        Shot(int(s), int(a), int(b), float(sa), float(sb))
-        for s, a, b, sa, sb in zip(rows["shot"], rows["start_frame"], rows["end_frame"], rows["start_s"], rows["end_s"])
-    ]
-
-
 @title_asset("faces", {"onnx", "parquet"}, deps=[face_detections])
 def face_tracks(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, face_models: FaceModelsResource
+    context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Warehouse], face_models: FaceModelsResource
 ) -> dg.MaterializeResult:
     """Detections linked into tracks inside each shot (overlap + appearance, optimal assignment), with
     per-face quality and a per-track status: kept, low_quality, too_short or not_a_face, with the reason.
     Thresholds come from the title's own statistics."""
     title = context.partition_key
     with title_stage(context, warehouse, "face_tracks"):
-        faces = load_detected_faces(warehouse, title)
-        fps = float(warehouse.rows("titles", title)["fps"][0])
+        faces = load_title_faces(warehouse, title)
+        fps = warehouse.require_title(title).fps
         face_shot = shot_of_frames(load_shots(warehouse, title), faces.detections.frame_idx)
         embedder = face_models.embedder()
         # The norm limits were measured with SFace: another embedder's are scaled to its own norms.
@@ -242,11 +185,11 @@ class EmbeddingsConfig(dg.Config):
     faces_per_video_second: float = 21.0
 
 
-@title_asset("faces", {"onnx", "parquet"}, deps=[face_tracks], gpu=True)
+@title_asset("faces", {"onnx", "parquet"}, deps=[face_tracks])
 def face_embeddings(
     context: dg.AssetExecutionContext,
     config: EmbeddingsConfig,
-    warehouse: WarehouseResource,
+    warehouse: dg.ResourceParam[Warehouse],
     face_models: FaceModelsResource,
 ) -> dg.MaterializeResult:
     """Face-ID embeddings (raw, 128-D for SFace; the sum of the face's and its mirror image's) of a
@@ -254,11 +197,11 @@ def face_embeddings(
     `track_embeddings` records how many faces of each track were embedded."""
     title = context.partition_key
     with title_stage(context, warehouse, "face_embeddings"):
-        faces = load_detected_faces(warehouse, title)
+        faces = load_title_faces(warehouse, title)
         track_of = warehouse.rows("face_track_members", title)["track"]
         tracks = warehouse.rows("tracks", title)
         kept = tracks["track"][tracks["status"] == KEPT]
-        duration_s = float(warehouse.rows("titles", title)["duration_s"][0])
+        duration_s = warehouse.require_title(title).duration_s
         per_track = faces_per_track(
             len(kept),
             duration_s,
@@ -317,20 +260,24 @@ def face_embeddings(
 
 
 @title_check(face_detections)
-def boxes_inside_frame(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def boxes_inside_frame(
+    context: dg.AssetCheckExecutionContext, warehouse: dg.ResourceParam[Warehouse]
+) -> dg.AssetCheckResult:
     """Every face box lies inside the frame with x1 < x2 and y1 < y2, landmarks and scores are finite, faces
     sit on manifest frames, and the table holds the faces the materialisation reported."""
     title = context.partition_key
-    detections, video = warehouse.rows("face_detections", title), warehouse.rows("titles", title)
+    detections, video = warehouse.rows("face_detections", title), warehouse.require_title(title)
     manifest = warehouse.rows("frames", title)["frame"]
-    problems = box_problems(detections, int(video["width"][0]), int(video["height"][0]), manifest)
+    problems = box_problems(detections, video.width, video.height, manifest)
     counts = {"faces": len(detections["face"]), "frames_scanned": len(manifest)}
     problems += count_problems(materialization_metadata(context), counts)
     return report(context, warehouse, problems, faces=len(detections["face"]))
 
 
 @title_check(face_detections, blocking=False)
-def title_has_faces(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def title_has_faces(
+    context: dg.AssetCheckExecutionContext, warehouse: dg.ResourceParam[Warehouse]
+) -> dg.AssetCheckResult:
     """Warns when not one face was found in the whole title: most likely the wrong file, or a detector that
     does not suit the footage."""
     faces = len(warehouse.rows("face_detections", context.partition_key)["face"])
@@ -338,7 +285,9 @@ def title_has_faces(context: dg.AssetCheckExecutionContext, warehouse: Warehouse
 
 
 @title_check(face_tracks)
-def tracks_within_shots(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def tracks_within_shots(
+    context: dg.AssetCheckExecutionContext, warehouse: dg.ResourceParam[Warehouse]
+) -> dg.AssetCheckResult:
     """No track crosses a shot cut, a face belongs to one track, a track has at most one face per frame, and
     the table holds the tracks the materialisation reported."""
     title = context.partition_key
@@ -354,7 +303,9 @@ def tracks_within_shots(context: dg.AssetCheckExecutionContext, warehouse: Wareh
 
 
 @title_check(face_embeddings)
-def kept_tracks_embedded(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def kept_tracks_embedded(
+    context: dg.AssetCheckExecutionContext, warehouse: dg.ResourceParam[Warehouse]
+) -> dg.AssetCheckResult:
     """Every kept track, and no other, has finite embeddings of its faces by a named embedder, in the numbers
     the materialisation reported."""
     title = context.partition_key

@@ -7,8 +7,8 @@ import dagster as dg
 
 from assets.checks_common import count_problems, materialization_metadata, report, shot_problems, title_check
 from assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
-from resources import MediaLibraryResource, WarehouseResource
-from resources.warehouse import TITLE_RESULT_FIELDS
+from resources.media import MediaLibrary
+from resources.warehouse import TITLE_RESULT_FIELDS, Warehouse
 from videoclusternet.pipeline import scan_frames
 from videoclusternet.video import file_sha256
 
@@ -23,8 +23,8 @@ class FramesConfig(dg.Config):
 def frames(
     context: dg.AssetExecutionContext,
     config: FramesConfig,
-    media: MediaLibraryResource,
-    warehouse: WarehouseResource,
+    media: dg.ResourceParam[MediaLibrary],
+    warehouse: dg.ResourceParam[Warehouse],
 ) -> dg.MaterializeResult:
     """Probe the title's video, cut it into shots, and store the frame manifest (frame, timestamp, shot)
     and the shots table. Decoded frames are not kept."""
@@ -33,8 +33,8 @@ def frames(
         raise dg.Failure(f"stride {config.stride}: must be at least 1 (every frame)")
     with title_stage(context, warehouse, "frames"):
         entry = media.lookup(title)
-        path = entry["path"]
-        stride = entry.get("stride", 1) if config.stride is None else config.stride
+        path = entry.path
+        stride = entry.stride if config.stride is None else config.stride
         sha256 = file_sha256(path)
         cleared = {}
         if warehouse.content_sha256(title) != sha256:
@@ -106,7 +106,9 @@ def frames(
 
 
 @title_check(frames)
-def frames_decoded_and_cut(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def frames_decoded_and_cut(
+    context: dg.AssetCheckExecutionContext, warehouse: dg.ResourceParam[Warehouse]
+) -> dg.AssetCheckResult:
     """Frames were decoded and cut into shots: shots tile the video from its first frame to its last, every
     manifest frame lies in its shot, and the tables hold the shots and frames the materialisation reported."""
     title = context.partition_key

@@ -35,7 +35,7 @@ def main() -> None:
             for clusterer in CLUSTERERS:
                 cells = []
                 for adapted in (False, True):
-                    extra = ["--adapted"] if adapted else []
+                    extra = ["--adapt"] if adapted else []
                     subprocess.run(
                         [*VCN, "cluster", title, "--clusterer", clusterer, *extra],
                         env=vcn_env(home, cache),

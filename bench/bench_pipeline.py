@@ -117,9 +117,9 @@ def score(clip: Path, home: Path, cache: Path, title: str) -> dict:
 
 def title_row(home: Path, title: str) -> dict:
     sys.path.insert(0, str(REPO))
-    from resources import WarehouseResource
+    from resources.warehouse import Warehouse
 
-    con = WarehouseResource(home=str(home)).connect()
+    con = Warehouse(home).connect()
     row = con.execute("SELECT * FROM titles WHERE title = ?", [title]).fetchone()
     return dict(zip([d[0] for d in con.description], row))
 

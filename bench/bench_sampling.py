@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from bench_pipeline import clip_home, clips_from_command_line, run_clip, title_of
 
-from assets.faces import load_detected_faces
-from resources import WarehouseResource
+from resources.results import load_title_faces
+from resources.warehouse import Warehouse
 from videoclusternet.clustering import CLUSTERERS, make_clusterer
 from videoclusternet.embedding import choose_faces, with_mirror
 from videoclusternet.metrics import PredictionRows, evaluate, read_truth_csv
@@ -33,9 +33,9 @@ SAMPLES = (3, 6, 12, 24, None)  # faces per track; None: all of them
 SPREAD_FROM = 6  # fewer faces than this is not a setting anyone would run
 
 
-def embed_all_kept(warehouse: WarehouseResource, title: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+def embed_all_kept(warehouse: Warehouse, title: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     """Every face of every kept track, and its embedding as `face_embeddings` computes one."""
-    faces = load_detected_faces(warehouse, title)
+    faces = load_title_faces(warehouse, title)
     track_of = warehouse.rows("face_track_members", title)["track"]
     tracks = warehouse.rows("tracks", title)
     chosen = np.flatnonzero(np.isin(track_of, tracks["track"][tracks["status"] == KEPT]))
@@ -57,7 +57,7 @@ def main() -> None:
             title = title_of(clip)
             if not args.reuse:
                 run_clip(clip, home, 1, cache)
-            warehouse = WarehouseResource(home=str(home))
+            warehouse = Warehouse(home)
             faces, raw = embed_all_kept(warehouse, title, cache)
             detections = warehouse.rows("face_detections", title)
             track_of = warehouse.rows("face_track_members", title)["track"]

@@ -1,16 +1,7 @@
-"""Dagster resources: where things are stored, which models run, where runs are logged."""
+"""Where the product keeps things and what it runs with.
 
-from resources.face_models import FaceModelsResource
-from resources.home import vcn_home
-from resources.media import MediaLibraryResource
-from resources.tracking import DeviceResource, MlflowResource
-from resources.warehouse import WarehouseResource
-
-__all__ = [
-    "DeviceResource",
-    "FaceModelsResource",
-    "MediaLibraryResource",
-    "MlflowResource",
-    "WarehouseResource",
-    "vcn_home",
-]
+Dagster-free stores: `warehouse` (tables and the DuckDB views), `media` (the video of each title),
+`results` (a title's stored results read back as the method's types), `evaluation` (scores kept as history).
+Dagster resources: `face_models`, `tracking` (MLflow, the torch device), `drops` (the drop folder).
+Nothing is imported here, so that a command that only reads tables loads neither Dagster nor a model runtime.
+"""

@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import dagster as dg
 
-from videoclusternet.video import file_sha256
+@dataclass(frozen=True)
+class MediaEntry:
+    """A title's registered video and how the title is run: every `stride`-th frame, and with the face model
+    adapted to it or not (`adapt`)."""
+
+    path: str
+    sha256: str
+    stride: int = 1
+    adapt: bool = False
 
 
-class MediaLibraryResource(dg.ConfigurableResource):
-    """A small registry in the home folder: `media/<title>.json` -> the video's path and hash, the title's
-    frame stride, and whether its face model is adapted to it, so that every later run of the title
-    (backfill, drop, nightly) does the same."""
+class MediaLibrary:
+    """A small registry in the home folder: `media/<title>.json` holds the title's `MediaEntry`, so that every
+    later run of the title (backfill, drop, nightly) does the same."""
 
-    home: str
+    def __init__(self, home: str | Path) -> None:
+        self.home = Path(home)
 
-    def _entry(self, title: str) -> Path:
-        return Path(self.home) / "media" / f"{title}.json"
+    def __repr__(self) -> str:
+        return f"MediaLibrary({str(self.home)!r})"
+
+    def _entry_path(self, title: str) -> Path:
+        return self.home / "media" / f"{title}.json"
 
     def register(
         self,
@@ -27,37 +38,41 @@ class MediaLibraryResource(dg.ConfigurableResource):
         sha256: str | None = None,
         stride: int | None = None,
         adapt: bool | None = None,
-    ) -> dict:
+    ) -> MediaEntry:
         """Point the title at `video`. `stride` and `adapt` None keep the title's (1 and False for a new title)."""
-        path = self._entry(title)
-        before = json.loads(path.read_text()) if path.exists() else {}
-        entry = {
-            "path": str(Path(video).resolve()),
-            "sha256": sha256 or file_sha256(video),
-            "stride": before.get("stride", 1) if stride is None else stride,
-            "adapt": before.get("adapt", False) if adapt is None else adapt,
-        }
+        from videoclusternet.video import file_sha256  # OpenCV comes with it: not for readers of the registry
+
+        before = self.find(title)
+        entry = MediaEntry(
+            path=str(Path(video).resolve()),
+            sha256=sha256 or file_sha256(video),
+            stride=(before.stride if before else 1) if stride is None else stride,
+            adapt=(before.adapt if before else False) if adapt is None else adapt,
+        )
+        path = self._entry_path(title)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(entry))
+        tmp.write_text(json.dumps(asdict(entry)))
         tmp.replace(path)
         return entry
 
-    def lookup(self, title: str) -> dict:
-        path = self._entry(title)
-        if not path.exists():
-            raise FileNotFoundError(f"title {title!r} has no registered video ({path} is missing); run `vcn run VIDEO`")
-        return json.loads(path.read_text())
+    def find(self, title: str) -> MediaEntry | None:
+        """The title's entry; None for a title with no registered video."""
+        path = self._entry_path(title)
+        return MediaEntry(**json.loads(path.read_text())) if path.exists() else None
 
-    def adapts(self, title: str) -> bool:
-        """Whether the title's face model is adapted to it and its tracks clustered with that (`vcn run --adapt`);
-        False for a title with no registered video (its run fails at `frames`, saying so)."""
-        path = self._entry(title)
-        return path.exists() and bool(json.loads(path.read_text()).get("adapt", False))
+    def lookup(self, title: str) -> MediaEntry:
+        """The title's entry; a clear error for a title with no registered video."""
+        entry = self.find(title)
+        if entry is None:
+            raise FileNotFoundError(
+                f"title {title!r} has no registered video ({self._entry_path(title)} is missing); run `vcn run VIDEO`"
+            )
+        return entry
 
     def forget(self, title: str) -> None:
-        self._entry(title).unlink(missing_ok=True)
+        self._entry_path(title).unlink(missing_ok=True)
 
     def titles(self) -> list[str]:
-        folder = Path(self.home) / "media"
+        folder = self.home / "media"
         return sorted(p.stem for p in folder.glob("*.json")) if folder.exists() else []

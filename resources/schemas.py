@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from videoclusternet.stages import STAGE_NAMES
+
 _LINEAGE = [("run_id", pa.string()), ("code_version", pa.string())]
 
 
@@ -25,13 +27,7 @@ TABLES: dict[str, pa.Schema] = {
         ("duration_s", pa.float64()),
         ("width", pa.int32()),
         ("height", pa.int32()),
-        ("frames_s", pa.float64()),
-        ("face_detections_s", pa.float64()),
-        ("face_tracks_s", pa.float64()),
-        ("face_embeddings_s", pa.float64()),
-        ("adapted_model_s", pa.float64()),
-        ("adapted_embeddings_s", pa.float64()),
-        ("face_clusters_s", pa.float64()),
+        *[(f"{stage}_s", pa.float64()) for stage in STAGE_NAMES],  # wall seconds of each stage's last run
         ("updated_at", pa.timestamp("s", tz="UTC")),
     ),
     "shots": _schema(
@@ -212,7 +208,7 @@ VIEWS: dict[str, str] = {
         GROUP BY a.title, a.cluster, b.cluster
     """,
     # One row per title: where it stands, what was found, and the wall seconds of each stage.
-    "title_summary": """
+    "title_summary": f"""
         WITH shot_counts AS (SELECT title, count(*) AS shots FROM shots GROUP BY title),
         faces AS (SELECT title, count(*) AS faces FROM face_detections GROUP BY title),
         tracked AS (
@@ -226,8 +222,7 @@ VIEWS: dict[str, str] = {
                coalesce(tracked.tracks_kept, 0) AS tracks_kept,
                coalesce(tracked.tracks_set_aside, 0) AS tracks_set_aside,
                coalesce(people.identities, 0) AS identities,
-               t.frames_s, t.face_detections_s, t.face_tracks_s, t.face_embeddings_s, t.adapted_model_s,
-               t.adapted_embeddings_s, t.face_clusters_s, t.updated_at
+               {", ".join(f"t.{stage}_s" for stage in STAGE_NAMES)}, t.updated_at
         FROM titles t
         LEFT JOIN shot_counts USING (title)
         LEFT JOIN faces USING (title)

@@ -19,16 +19,17 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from resources.schemas import TABLES, VIEWS
+from videoclusternet.stages import STAGE_NAMES
 
 log = logging.getLogger(__name__)
 EMPTY_FILE = "_empty.parquet"  # zero rows, so a table with no title yet still has its columns
@@ -89,22 +90,84 @@ class ParquetAppender:
         self._pending, self._rows = ([rest] if rest.num_rows else []), rest.num_rows
 
 
-class WarehouseResource(dg.ConfigurableResource):
-    """The product's tables (Parquet per title) and the DuckDB file of views users query."""
+@dataclass(frozen=True)
+class TitleInfo:
+    """A title's row of `titles`: its video, where its run stands, and the wall seconds of each stage done."""
 
-    home: str
+    title: str
+    path: str | None
+    content_sha256: str | None
+    status: str | None
+    stage: str | None
+    error: str | None
+    fps: float | None
+    frame_count: int | None
+    stride: int | None
+    duration_s: float | None
+    width: int | None
+    height: int | None
+    stage_seconds: dict[str, float]
+    run_id: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> TitleInfo:
+        own = {f.name for f in fields(cls)} - {"stage_seconds"}
+        seconds = {s: row[f"{s}_s"] for s in STAGE_NAMES if row.get(f"{s}_s") is not None}
+        return cls(**{k: row.get(k) for k in own}, stage_seconds=seconds)
+
+    @property
+    def frame_step_s(self) -> float:
+        """Seconds between two frames that faces were detected on."""
+        return (self.stride or 1) / (self.fps or 1.0)
+
+
+@dataclass(frozen=True)
+class AdaptedModel:
+    """A title's row of `adapted_models`: the MLflow run and registered version of its adapted face model."""
+
+    mlflow_run_id: str
+    model_uri: str
+    registered_model: str
+    model_version: str
+    checkpoint_sha256: str
+
+    @property
+    def name(self) -> str:
+        """`vcn-<series>/<version>`, as cluster assignments record it."""
+        return f"{self.registered_model}/{self.model_version}"
+
+
+@dataclass(frozen=True)
+class TitleSummary:
+    """What a title's run found: its `titles` row, and the counts of what its stages made."""
+
+    info: TitleInfo
+    shots: int
+    faces: int
+    tracks_by_status: dict[str, int]
+    identities: int
+
+
+class Warehouse:
+    """The product's tables (Parquet per title) and the DuckDB file of views users query, in one home folder."""
+
+    def __init__(self, home: str | Path) -> None:
+        self.home = Path(home)
+
+    def __repr__(self) -> str:
+        return f"Warehouse({str(self.home)!r})"
 
     @property
     def root(self) -> Path:
-        return Path(self.home) / "warehouse"
+        return self.home / "warehouse"
 
     @property
     def db_path(self) -> Path:
-        return Path(self.home) / "vcn.duckdb"
+        return self.home / "vcn.duckdb"
 
     def title_dir(self, title: str) -> Path:
         """Per-title files that are not tables: aligned crops, embeddings, representative faces."""
-        path = Path(self.home) / "titles" / title
+        path = self.home / "titles" / title
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -170,10 +233,56 @@ class WarehouseResource(dg.ConfigurableResource):
         row.pop("code_version", None)
         self.write("titles", title, {k: [v] for k, v in row.items()}, run_id, code_version)
 
+    def title_info(self, title: str) -> TitleInfo | None:
+        """The title's row of `titles`; None for a title never run."""
+        row = self.read_title("titles", title)
+        if row is None or not row.num_rows:
+            return None
+        return TitleInfo.from_row({k: v[0] for k, v in row.to_pydict().items()})
+
+    def require_title(self, title: str) -> TitleInfo:
+        """The title's row of `titles`; a clear error for a title that was never run."""
+        info = self.title_info(title)
+        if info is None:
+            raise FileNotFoundError(f"title {title!r} has no row in `titles`: run its `frames` stage first")
+        return info
+
+    def summaries(self, titles: list[str] | None = None) -> list[TitleSummary]:
+        """The summary of each title (every title of the home, by key, when None); titles never run are left out."""
+        con = self.connect()
+        wanted = "" if titles is None else "WHERE title IN (SELECT unnest(?))"
+        cursor = con.execute(f"SELECT * FROM titles {wanted} ORDER BY title", [] if titles is None else [titles])
+        columns = [d[0] for d in cursor.description]
+        infos = {row[0]: TitleInfo.from_row(dict(zip(columns, row))) for row in cursor.fetchall()}
+
+        def counts(sql: str) -> dict[str, int]:
+            return dict(con.execute(sql).fetchall())
+
+        shots = counts("SELECT title, count(*) FROM shots GROUP BY title")
+        faces = counts("SELECT title, count(*) FROM face_detections GROUP BY title")
+        people = counts("SELECT title, count(*) FROM identities GROUP BY title")
+        by_status: dict[str, dict[str, int]] = {}
+        for title, status, n in con.execute("SELECT title, status, count(*) FROM tracks GROUP BY ALL").fetchall():
+            by_status.setdefault(title, {})[status] = n
+        order = titles if titles is not None else sorted(infos)
+        return [
+            TitleSummary(infos[t], shots.get(t, 0), faces.get(t, 0), by_status.get(t, {}), people.get(t, 0))
+            for t in order
+            if t in infos
+        ]
+
     def content_sha256(self, title: str) -> str | None:
         """The hash of the video the title's frames were last cut from (None before its first run)."""
-        row = self.read_title("titles", title)
-        return row.column("content_sha256")[0].as_py() if row is not None and row.num_rows else None
+        info = self.title_info(title)
+        return info.content_sha256 if info else None
+
+    def adapted_model(self, title: str) -> AdaptedModel:
+        """The title's adapted model as `adapted_model` registered it; a clear error when there is none."""
+        row = self.read_title("adapted_models", title)
+        if row is None or not row.num_rows:
+            raise FileNotFoundError(f"title {title!r} has no adapted model: materialise `adapted_model` first")
+        values = {k: v[0] for k, v in row.to_pydict().items()}
+        return AdaptedModel(**{f.name: values[f.name] for f in fields(AdaptedModel)})
 
     def retract_title(self, title: str) -> None:
         """Remove what the title's stages made (its rows of every result table, then its files), for a title
@@ -181,7 +290,7 @@ class WarehouseResource(dg.ConfigurableResource):
         never rows whose upstream rows are gone."""
         for table in reversed(RESULT_TABLES):
             (self.root / table / f"{title}.parquet").unlink(missing_ok=True)
-        shutil.rmtree(Path(self.home) / "titles" / title, ignore_errors=True)
+        shutil.rmtree(self.home / "titles" / title, ignore_errors=True)
 
     def forget_title(self, title: str) -> None:
         """Remove every trace of the title from the tables: its results, its `titles` row, its evaluations."""

@@ -8,6 +8,7 @@ from celery import current_task
 
 from assets.common import title_asset
 from vcn_dagster.executors import executor_from_env
+from videoclusternet.stages import Stage
 
 
 def _where_it_ran() -> dg.MaterializeResult:
@@ -15,12 +16,12 @@ def _where_it_ran() -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"celery_worker": current_task.request.hostname})
 
 
-@title_asset("media", kinds={"python"})
+@title_asset("media", kinds={"python"}, spec=Stage("celery_cpu_stage"))
 def celery_cpu_stage() -> dg.MaterializeResult:
     return _where_it_ran()
 
 
-@title_asset("faces", kinds={"python"}, gpu=True)
+@title_asset("faces", kinds={"python"}, spec=Stage("celery_gpu_stage", gpu=True))
 def celery_gpu_stage() -> dg.MaterializeResult:
     return _where_it_ran()
 

@@ -16,7 +16,7 @@ from videoclusternet.synthetic import ClipTruth, compose_clip
 class ProcessedHome:
     home: Path
     truth: ClipTruth
-    outcome: dict[str, bool]
+    outcome: dict[str, bool]  # title -> success
     corrupt: Path
 
 
@@ -31,9 +31,9 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> ProcessedHome:
     empty.touch()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VCN_HOME", str(root / "home"))
-        from vcn_dagster.cli import run_titles
+        from vcn_dagster.operations import run_titles
 
-        outcome = run_titles([truth.path, corrupt, empty], adapt=True)
+        outcome = {k: run.success for k, run in run_titles([truth.path, corrupt, empty], adapt=True).items()}
     return ProcessedHome(root / "home", truth, outcome, corrupt)
 
 

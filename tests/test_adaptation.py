@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from assets.adaptation import training_faces
-from resources import MlflowResource, WarehouseResource
+from resources.tracking import MlflowResource
+from resources.warehouse import Warehouse
 from videoclusternet.adaptation.adapt import adapt_backbone
 from videoclusternet.adaptation.backbone import load_sface_backbone
 from videoclusternet.adaptation.distill import DistillConfig
@@ -23,7 +24,7 @@ QUICK = DistillConfig(warmup_epochs=1, rounds=1, epochs_per_round=2)
 
 
 def _track_identities(processed) -> dict[int, str]:
-    con = WarehouseResource(home=str(processed.home)).connect()
+    con = Warehouse(processed.home).connect()
     rows = con.execute("SELECT frame, x1, y1, x2, y2, track FROM detections WHERE title = ?", [TITLE]).fetchall()
     truth = defaultdict(list)
     for t in processed.truth.faces:
@@ -39,7 +40,7 @@ def _track_identities(processed) -> dict[int, str]:
 
 @pytest.fixture(scope="module")
 def training(processed):
-    warehouse = WarehouseResource(home=str(processed.home))
+    warehouse = Warehouse(processed.home)
     faces, face_track, crops = training_faces(warehouse, TITLE)
     con = warehouse.connect()
     frames = con.execute("SELECT frame, track FROM detections WHERE title = ?", [TITLE]).fetchall()

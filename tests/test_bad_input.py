@@ -12,23 +12,24 @@ import dagster as dg
 import pytest
 
 from assets.faces import face_detections
-from resources import MediaLibraryResource, WarehouseResource
-from resources.warehouse import RESULT_TABLES
-from vcn_dagster.cli import main, run_titles
+from resources.media import MediaLibrary
+from resources.warehouse import RESULT_TABLES, Warehouse
+from vcn_dagster.cli import main
 from vcn_dagster.definitions import all_assets, all_checks, build_resources
+from vcn_dagster.operations import run_titles
 
 TITLE = "clip"
 
 
 def _title_row(home: Path, title: str) -> dict:
-    con = WarehouseResource(home=str(home)).connect()
+    con = Warehouse(home).connect()
     cursor = con.execute("SELECT * FROM titles WHERE title = ?", [title])
     row = cursor.fetchone()
     return dict(zip([d[0] for d in cursor.description], row)) if row else {}
 
 
 def _result_rows(home: Path, title: str) -> dict[str, int]:
-    con = WarehouseResource(home=str(home)).connect()
+    con = Warehouse(home).connect()
     return {t: con.execute(f"SELECT count(*) FROM {t} WHERE title = ?", [title]).fetchone()[0] for t in RESULT_TABLES}
 
 
@@ -36,7 +37,7 @@ def test_a_title_pointed_at_a_broken_video_keeps_none_of_the_old_videos_results(
     assert all(_result_rows(home_copy, TITLE).values())
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(os.urandom(20_000))
-    assert run_titles([broken], title=TITLE) == {TITLE: False}
+    assert {k: r.success for k, r in run_titles([broken], title=TITLE).items()} == {TITLE: False}
     row = _title_row(home_copy, TITLE)
     assert row["status"] == "failed" and str(broken) in row["error"]
     assert row["path"] == str(broken.resolve()) and row["frame_count"] is None and row["face_clusters_s"] is None
@@ -47,7 +48,7 @@ def test_a_title_pointed_at_a_broken_video_keeps_none_of_the_old_videos_results(
 def test_a_video_changed_after_its_frames_were_cut_fails_detection(home_copy: Path, processed, tmp_path: Path):
     changed = tmp_path / "clip.mp4"
     shutil.copyfile(processed.truth.path, changed)
-    MediaLibraryResource(home=str(home_copy)).register(TITLE, changed)
+    MediaLibrary(home_copy).register(TITLE, changed)
     with changed.open("ab") as fh:  # as if the drop were overwritten while the title ran
         fh.write(b"\0" * 1000)
     result = dg.materialize(
@@ -73,8 +74,12 @@ def test_names_without_a_key_clashing_keys_and_missing_files_fail_alone(
     for video in (unnamed, first, clash):
         video.write_bytes(os.urandom(5_000))
     missing = tmp_path / "gone_s01e01.mp4"
-    outcome = run_titles([unnamed, first, clash, missing, tmp_path])
+    outcome = {k: r.success for k, r in run_titles([unnamed, first, clash, missing, tmp_path]).items()}
     assert outcome == {str(unnamed): False, "a_b": False, str(clash): False, "gone.s01e01": False, tmp_path.name: False}
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_code:  # the same through the command, which prints what happened
+        main(["run", str(unnamed), str(first), str(clash), str(missing), str(tmp_path)])
+    assert exit_code.value.code == 1
     err = capsys.readouterr().err
     assert f"{unnamed}: cannot derive a title key" in err
     assert f"{clash}: title key 'a_b' is also the key of {first}" in err
@@ -108,7 +113,7 @@ def test_evaluate_refuses_truth_that_cannot_be_scored(home_copy: Path, tmp_path:
     path.write_text(truth)
     with pytest.raises(SystemExit, match=f"^{re.escape(f'vcn evaluate: {path}: ')}{reason}"):
         main(["evaluate", TITLE, "--truth", str(path)])
-    con = WarehouseResource(home=str(home_copy)).connect()
+    con = Warehouse(home_copy).connect()
     assert con.execute("SELECT count(*) FROM evaluations WHERE run_id = 'vcn evaluate'").fetchone() == (0,)
 
 

@@ -26,8 +26,8 @@ from celery import Celery
 from celery.utils.nodenames import host_format
 from celery_job import celery_routing_job
 
+from assets.partitions import titles_partitions
 from vcn_dagster.instance import write_instance_settings
-from vcn_dagster.partitions import titles_partitions
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

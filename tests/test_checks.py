@@ -11,7 +11,7 @@ import pytest
 
 from assets import checks_common as rules
 from assets.faces import face_detections, face_tracks
-from resources import WarehouseResource
+from resources.warehouse import Warehouse
 from vcn_dagster.definitions import all_assets, all_checks, build_resources
 
 TITLE = "clip"
@@ -30,7 +30,7 @@ WARNINGS = {"title_has_faces", "face_clusters_match_truth"}  # non-blocking: the
 @pytest.fixture(scope="module")
 def rows(processed):
     """The processed clip's rows, table by table; tests break copies of them."""
-    warehouse = WarehouseResource(home=str(processed.home))
+    warehouse = Warehouse(processed.home)
     tables = ("titles", "frames", "shots", "face_detections", "face_track_members", "tracks", "cluster_assignments")
     return {t: warehouse.rows(t, TITLE) for t in (*tables, "identities")}
 
@@ -168,7 +168,7 @@ def test_failed_blocking_check_stops_the_title(home_copy):
     }
     assert not result.asset_materializations_for_node("face_tracks")
     assert (home / "warehouse" / "tracks" / f"{TITLE}.parquet").read_bytes() == tracks_before
-    row = WarehouseResource(home=str(home)).rows("titles", TITLE)
+    row = Warehouse(home).rows("titles", TITLE)
     assert (row["status"][0], row["stage"][0]) == ("failed", "face_detections")
     assert row["error"][0].startswith("face_detections check boxes_inside_frame: boxes outside the")
     assert row["run_id"][0] == result.run_id

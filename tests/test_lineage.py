@@ -8,7 +8,8 @@ import pyarrow as pa
 import pytest
 
 from assets.common import content_version
-from resources import MlflowResource, WarehouseResource
+from resources.tracking import MlflowResource
+from resources.warehouse import Warehouse
 from vcn_dagster.definitions import all_assets
 
 TITLE = "clip"
@@ -39,7 +40,7 @@ def latest(processed) -> dict[str, dg.EventLogRecord]:
 
 
 def test_rows_carry_the_run_and_code_version_of_their_stage(processed, latest):
-    con = WarehouseResource(home=str(processed.home)).connect()
+    con = Warehouse(processed.home).connect()
     for table, asset in WRITER.items():
         lineage = con.execute(f"SELECT DISTINCT run_id, code_version FROM {table} WHERE title = ?", [TITLE]).fetchall()
         assert lineage == [(latest[asset].run_id, CODE_VERSIONS[asset])], table
@@ -49,7 +50,7 @@ def test_rows_carry_the_run_and_code_version_of_their_stage(processed, latest):
 
 
 def test_model_made_rows_name_their_model(processed, latest):
-    con = WarehouseResource(home=str(processed.home)).connect()
+    con = Warehouse(processed.home).connect()
 
     def reported(asset: str, key: str) -> str:
         return latest[asset].asset_materialization.metadata[key].value

@@ -16,16 +16,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from assets.faces import StoredCrops
-from resources import WarehouseResource
-from vcn_dagster.cli import export_rows, run_titles
+from resources.exports import scorer_rows
+from resources.results import StoredCrops
+from resources.warehouse import Warehouse
+from vcn_dagster.operations import run_titles
 from videoclusternet.boxes import iou_matrix
 
 TITLE = "clip"
 
 
 def _con(processed):
-    return WarehouseResource(home=str(processed.home)).connect()
+    return Warehouse(processed.home).connect()
 
 
 def test_good_title_done_and_bad_titles_failed_with_reason(processed):
@@ -104,7 +105,7 @@ def test_rerun_replaces_rows(home_env):
     before = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
     old_run = con.execute("SELECT DISTINCT run_id FROM tracks WHERE title = ?", [TITLE]).fetchall()
     old_version = con.execute("SELECT model_version FROM adapted_models WHERE title = ?", [TITLE]).fetchone()[0]
-    assert run_titles([home_env.truth.path]) == {TITLE: True}  # a title run with --adapt stays adapted
+    assert run_titles([home_env.truth.path])[TITLE].success  # a title run with --adapt stays adapted
     con = _con(home_env)
     assert {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables} == before
     new_run = con.execute("SELECT DISTINCT run_id FROM tracks WHERE title = ?", [TITLE]).fetchall()
@@ -123,7 +124,7 @@ def test_rerun_replaces_rows(home_env):
 
 
 def test_export_contract(home_env, tmp_path):
-    rows = export_rows(TITLE)
+    rows = scorer_rows(Warehouse(home_env.home).connect(), TITLE)
     assert rows and list(rows[0]) == ["frame_idx", "timestamp", "x1", "y1", "x2", "y2", "track_id", "cluster_id"]
     out = tmp_path / "pred.csv"
     subprocess.run([sys.executable, "-m", "vcn_dagster.cli", "export", TITLE, "--out", str(out)], check=True)
@@ -143,7 +144,7 @@ def test_export_contract(home_env, tmp_path):
 
 def test_sql_reader_does_not_block_runs(home_env, tmp_path):
     """A user holding the database file open (even read-write) must not make runs fail."""
-    warehouse = WarehouseResource(home=str(home_env.home))
+    warehouse = Warehouse(home_env.home)
     warehouse.sync_views()
     user = duckdb.connect(str(warehouse.db_path))
     try:
@@ -175,13 +176,14 @@ def test_gpu_stages_carry_routing_tags():
 
 
 def test_evaluate_scores_and_keeps_history(home_env):
-    from vcn_dagster.cli import evaluate_title
+    from resources.evaluation import evaluate_title
 
+    warehouse = Warehouse(home_env.home)
     truth_csv = home_env.home.parent / "clip.faces.csv"
-    first = evaluate_title(TITLE, truth_csv).as_dict()
+    first = evaluate_title(warehouse, TITLE, truth_csv, "vcn evaluate").as_dict()
     assert first["detection_recall"] == 1.0
     assert first["face_bcubed_f"] == 1.0 and first["face_wcp"] == 1.0
-    evaluate_title(TITLE, truth_csv)
+    evaluate_title(warehouse, TITLE, truth_csv, "vcn evaluate")
     con = _con(home_env)
     spread = con.execute(  # each evaluation's per-identity rows
         "SELECT i.identity, i.found = i.faces, i.clusters, i.unclustered, i.largest_share, i.largest_purity "
@@ -250,7 +252,7 @@ def test_recluster_keeps_the_titles_embeddings_prints_what_it_found_and_drops_ol
     from vcn_dagster.cli import main
 
     def assignments() -> tuple[set, int, set]:
-        con = WarehouseResource(home=str(home_copy)).connect()
+        con = Warehouse(home_copy).connect()
         versions = {
             v
             for (v,) in con.execute(
@@ -265,9 +267,7 @@ def test_recluster_keeps_the_titles_embeddings_prints_what_it_found_and_drops_ol
     versions, people, _ = assignments()
     assert len(versions) == 1 and versions.pop().startswith(f"vcn-{TITLE}/")  # the run adapted the model
     # Everything merges that may: fewer clusters than people, and the truth check beside the video says so.
-    with pytest.raises(SystemExit) as exit_code:
-        main(["cluster", TITLE, "--clusterer", "average_link", "--threshold", "-1"])
-    assert exit_code.value.code == 0
+    main(["cluster", TITLE, "--clusterer", "average_link", "--threshold", "-1"])  # exit status 0: no SystemExit
     versions, merged, crops = assignments()
     assert versions.pop().startswith(f"vcn-{TITLE}/") and merged < people  # still the adapted model's embeddings
     assert {p.name for p in (home_copy / "titles" / TITLE / "identities").glob("*.jpg")} == crops
@@ -276,8 +276,7 @@ def test_recluster_keeps_the_titles_embeddings_prints_what_it_found_and_drops_ol
         f"identities: {merged}" in out
         and "warning: face_clusters check face_clusters_match_truth: face_bcubed_f" in out
     )
-    with pytest.raises(SystemExit):
-        main(["cluster", TITLE, "--no-adapted"])
+    main(["cluster", TITLE, "--no-adapt"])
     assert assignments()[0].pop().startswith("sface:")
 
 
@@ -288,7 +287,7 @@ def test_recluster_refuses_unknown_titles_misplaced_thresholds_and_a_missing_ada
         main(["cluster", "nosuch"])
     with pytest.raises(SystemExit, match="--threshold is a setting of average_link only, not of hdbscan"):
         main(["cluster", TITLE, "--clusterer", "hdbscan", "--threshold", "0.4"])
-    warehouse = WarehouseResource(home=str(home_copy))
+    warehouse = Warehouse(home_copy)
     # Adapted embeddings of other faces than the title has now (its face stages re-ran without adaptation).
     adapted = warehouse.read_artifact(TITLE, "adapted_embeddings")
     warehouse.write_artifact(TITLE, "adapted_embeddings", adapted.slice(1).to_pydict())
@@ -299,9 +298,7 @@ def test_recluster_refuses_unknown_titles_misplaced_thresholds_and_a_missing_ada
             main(["cluster", TITLE])  # the title's clusters were made with its adapted model: so these too
         assert exit_code.value.code == 1
         assert f"title '{TITLE}' has no adapted model made from its current faces" in capsys.readouterr().err
-    status = (
-        WarehouseResource(home=str(home_copy)).connect().execute("SELECT status FROM titles WHERE title = ?", [TITLE])
-    )
+    status = Warehouse(home_copy).connect().execute("SELECT status FROM titles WHERE title = ?", [TITLE])
     assert status.fetchone() == ("done",)  # a wrong setting, not a bad title
 
 
@@ -309,7 +306,7 @@ def test_titles_lists_the_home_and_delete_forgets_a_title_but_not_the_others(hom
     from resources.schemas import TABLES
     from vcn_dagster.cli import main
 
-    con = WarehouseResource(home=str(home_copy)).connect()
+    con = Warehouse(home_copy).connect()
     people = con.execute("SELECT count(*) FROM identities WHERE title = ?", [TITLE]).fetchone()[0]
     main(["titles"])
     listed = {line.split("\t")[0]: line.split("\t") for line in capsys.readouterr().out.splitlines()[1:]}
@@ -318,7 +315,7 @@ def test_titles_lists_the_home_and_delete_forgets_a_title_but_not_the_others(hom
     assert broken[1] == "failed" and broken[5] == "yes" and "not a decodable video" in broken[6]  # all ran --adapt
 
     main(["delete", TITLE])
-    con = WarehouseResource(home=str(home_copy)).connect()
+    con = Warehouse(home_copy).connect()
     left = {t: con.execute(f"SELECT count(*) FROM {t} WHERE title = ?", [TITLE]).fetchone()[0] for t in TABLES}
     assert left == dict.fromkeys(TABLES, 0)  # evaluations and the titles row included
     assert con.execute("SELECT count(*) FROM titles").fetchone()[0] == len(listed) - 1
@@ -346,7 +343,7 @@ def test_faces_decoded_a_chunk_at_a_time_embed_the_same(home_copy, monkeypatch):
     import videoclusternet.pipeline
     from vcn_dagster.definitions import all_assets, build_resources
 
-    warehouse = WarehouseResource(home=str(home_copy))
+    warehouse = Warehouse(home_copy)
     artifacts = ("probe_embeddings", "embeddings")
     before = {name: warehouse.read_artifact(TITLE, name) for name in artifacts}
     monkeypatch.setattr(videoclusternet.pipeline, "DECODE_CHUNK", 7)

@@ -13,8 +13,9 @@ from pathlib import Path
 import dagster as dg
 
 from assets.common import GPU_TAGS, title_asset
+from assets.partitions import titles_partitions
 from vcn_dagster.instance import write_instance_settings
-from vcn_dagster.partitions import titles_partitions
+from videoclusternet.stages import Stage
 
 HERE = Path(__file__).parent
 TITLES = ["show.s01e01", "show.s01e02"]
@@ -36,12 +37,12 @@ def _note_interval(context: dg.AssetExecutionContext, config: StageConfig, kind:
     (Path(config.folder) / f"{kind}-{context.partition_key}.json").write_text(json.dumps(interval))
 
 
-@title_asset("media", kinds={"python"})
+@title_asset("media", kinds={"python"}, spec=Stage("routing_cpu_stage"))
 def routing_cpu_stage(context: dg.AssetExecutionContext, config: StageConfig) -> None:
     _note_interval(context, config, "cpu")
 
 
-@title_asset("faces", kinds={"python"}, deps=[routing_cpu_stage], gpu=True)
+@title_asset("faces", kinds={"python"}, deps=[routing_cpu_stage], spec=Stage("routing_gpu_stage", gpu=True))
 def routing_gpu_stage(context: dg.AssetExecutionContext, config: StageConfig) -> None:
     _note_interval(context, config, "gpu")
 

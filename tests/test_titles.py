@@ -1,6 +1,6 @@
 import pytest
 
-from vcn_dagster.titles import season_of, title_key_from_filename, validate_title_key
+from videoclusternet.titles import season_of, title_key_from_filename, validate_title_key
 
 
 @pytest.mark.parametrize(

@@ -9,15 +9,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from resources import WarehouseResource
 from resources.schemas import VIEWS
+from resources.warehouse import Warehouse
 
 TITLE = "clip"
 
 
 @pytest.fixture(scope="module")
 def con(processed) -> duckdb.DuckDBPyConnection:
-    return WarehouseResource(home=str(processed.home)).connect()
+    return Warehouse(processed.home).connect()
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str):
@@ -102,9 +102,9 @@ def test_title_summary(con, processed):
 
 
 def test_vcn_sql_reads_the_views(home_env, capsys):
-    from vcn_dagster.cli import sql
+    from vcn_dagster.cli import main
 
-    sql("SELECT title, count(*) AS people FROM cast_list GROUP BY title")
+    main(["sql", "SELECT title, count(*) AS people FROM cast_list GROUP BY title"])
     assert f"{TITLE}\t{len(home_env.truth.identities)}" in capsys.readouterr().out.splitlines()
 
 
@@ -115,7 +115,7 @@ def test_an_artifact_written_a_batch_at_a_time_appears_whole_or_not_at_all(tmp_p
 
     from resources.warehouse import ROW_GROUP
 
-    warehouse = WarehouseResource(home=str(tmp_path))
+    warehouse = Warehouse(tmp_path)
     schema = pa.schema([("face", pa.int64()), ("crop_jpeg", pa.binary())])
     total = 2 * ROW_GROUP + 5
     with warehouse.artifact_appender("t", "faces", schema) as artifact:

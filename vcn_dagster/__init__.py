@@ -1,8 +1,5 @@
-"""The Dagster code location of VideoClusterNet."""
+"""The Dagster code location of VideoClusterNet (`definitions`) and the `vcn` command (`cli`)."""
 
-from vcn_dagster.memory import arrow_on_system_malloc, limit_malloc_arenas
-
-# First thing in every process that runs the pipeline (`vcn`, a run worker loading the code location),
-# before its threads allocate: see memory.py.
-limit_malloc_arenas()
-arrow_on_system_malloc()
+# The code location's name: workspace.yaml and pyproject.toml's [tool.dagster] say the same (a test checks),
+# so that `vcn ui`, `dagster dev` and `dagster schedule start -w workspace.yaml` share schedule and sensor state.
+CODE_LOCATION = "videoclusternet"

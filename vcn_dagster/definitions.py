@@ -1,6 +1,11 @@
 """The one `Definitions` of the code location; `dagster dev` in the repo root loads it."""
 
-from __future__ import annotations
+# First thing in a process that loads the code location (a run worker, `dagster dev`), before its threads
+# allocate: see memory.py. `vcn` does the same in its `main`.
+from vcn_dagster.memory import arrow_on_system_malloc, limit_malloc_arenas
+
+limit_malloc_arenas()
+arrow_on_system_malloc()
 
 import os
 from pathlib import Path
@@ -8,15 +13,12 @@ from pathlib import Path
 import dagster as dg
 
 from assets import adaptation, evaluation, faces, identities, media
-from resources import (
-    DeviceResource,
-    FaceModelsResource,
-    MediaLibraryResource,
-    MlflowResource,
-    WarehouseResource,
-    vcn_home,
-)
 from resources.drops import drop_folder_from_env
+from resources.face_models import FaceModelsResource
+from resources.home import vcn_home
+from resources.media import MediaLibrary
+from resources.tracking import DeviceResource, MlflowResource
+from resources.warehouse import Warehouse
 from vcn_dagster.executors import executor_from_env
 from vcn_dagster.jobs import adapted_title_pipeline_job, title_pipeline_job
 from vcn_dagster.schedules import nightly_reprocess
@@ -26,12 +28,13 @@ all_assets = dg.load_assets_from_modules([media, faces, adaptation, identities])
 all_checks = dg.load_asset_checks_from_modules([media, faces, adaptation, identities, evaluation])
 
 
-def build_resources(home: Path) -> dict[str, dg.ConfigurableResource]:
+def build_resources(home: Path) -> dict[str, object]:
     """Resources rooted in one home folder; models are picked with VCN_DETECTOR / VCN_EMBEDDER / VCN_MODEL_PACK,
-    and VCN_MODEL_CACHE shares one folded-model cache between homes."""
+    and VCN_MODEL_CACHE shares one folded-model cache between homes. The warehouse and the media library are
+    plain objects (`dg.ResourceParam` in the assets), so that the CLI's read-only commands need no Dagster."""
     return {
-        "media": MediaLibraryResource(home=str(home)),
-        "warehouse": WarehouseResource(home=str(home)),
+        "media": MediaLibrary(home),
+        "warehouse": Warehouse(home),
         "face_models": FaceModelsResource(
             home=str(home),
             detector_name=os.environ.get("VCN_DETECTOR", "yunet"),

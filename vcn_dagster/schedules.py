@@ -12,9 +12,12 @@ import datetime as dt
 import dagster as dg
 
 from assets.faces import face_detections, face_embeddings
-from resources import FaceModelsResource, MediaLibraryResource, WarehouseResource
-from vcn_dagster.jobs import ALL_STAGES, stage_keys, stages_for
-from vcn_dagster.partitions import titles_partitions
+from assets.partitions import titles_partitions
+from resources.face_models import FaceModelsResource
+from resources.media import MediaLibrary
+from resources.warehouse import Warehouse
+from vcn_dagster.jobs import stage_keys
+from videoclusternet.stages import Stage, stages_for
 
 CODE_VERSION_TAG = "dagster/code_version"
 REASONS = ("failed", "code", "model")
@@ -33,10 +36,10 @@ def current_models(face_models: FaceModelsResource) -> dict[dg.AssetKey, tuple[s
 
 def reprocess_reasons(
     instance: dg.DagsterInstance,
-    warehouse: WarehouseResource,
+    warehouse: Warehouse,
     title: str,
     models: dict[dg.AssetKey, tuple[str, str]],
-    stages: list[dg.AssetsDefinition],
+    stages: tuple[Stage, ...],
 ) -> list[str] | None:
     """Why `title` should run again, in the order of REASONS; empty when it is current, None while it runs.
     `stages`: the title's stages (with adaptation's for an adapted title)."""
@@ -44,20 +47,18 @@ def reprocess_reasons(
     if runs and not runs[0].is_finished:
         return None
     found = set()
-    row = warehouse.read_title("titles", title)
-    if (runs and runs[0].status == dg.DagsterRunStatus.FAILURE) or (
-        row is not None and row.num_rows and row.column("status")[0].as_py() == "failed"
-    ):
+    info = warehouse.title_info(title)
+    if (runs and runs[0].status == dg.DagsterRunStatus.FAILURE) or (info and info.status == "failed"):
         found.add("failed")
-    for asset in stages:
-        key = asset.key
+    for spec in stages:
+        key = dg.AssetKey(spec.name)
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=key, asset_partitions=[title]), limit=1
         ).records
         if not records:
             continue
         event = records[0].asset_materialization
-        if event.tags.get(CODE_VERSION_TAG) != asset.code_versions_by_key[key]:
+        if event.tags.get(CODE_VERSION_TAG) != spec.version:
             found.add("code")
         if key in models:
             entry, current = models[key]
@@ -71,15 +72,15 @@ def reprocess_reasons(
     cron_schedule="0 3 * * *",
     # A schedule has one job; each request selects the title's own stages (and its clustering follows its
     # registration), as `title_pipeline` or `adapted_title_pipeline` would.
-    target=dg.AssetSelection.assets(*ALL_STAGES),
+    target=dg.AssetSelection.assets(*stage_keys(adapt=True)),
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Nightly: re-runs titles that failed, or were made by other code or other face models.",
 )
 def nightly_reprocess(
     context: dg.ScheduleEvaluationContext,
-    warehouse: WarehouseResource,
+    warehouse: dg.ResourceParam[Warehouse],
     face_models: FaceModelsResource,
-    media: MediaLibraryResource,
+    media: dg.ResourceParam[MediaLibrary],
 ) -> list[dg.RunRequest] | dg.SkipReason:
     """One run request per failed or stale title, adapted ones with adaptation; the run key (title, reasons,
     date) makes a tick idempotent."""
@@ -87,7 +88,8 @@ def nightly_reprocess(
     models = current_models(face_models)
     requests = []
     for title in context.instance.get_dynamic_partitions(titles_partitions.name):
-        adapt = media.adapts(title)
+        entry = media.find(title)
+        adapt = bool(entry and entry.adapt)
         reasons = reprocess_reasons(context.instance, warehouse, title, models, stages_for(adapt))
         if reasons:
             requests.append(

@@ -2,7 +2,7 @@
 (adapted, for a title registered so with `vcn run --adapt`).
 
 A file is taken once its size and change time have not moved for the settle interval, so a copy
-still in progress is never read. Its title key comes from its name (`vcn_dagster.titles`); its
+still in progress is never read. Its title key comes from its name (`videoclusternet.titles`); its
 content hash decides whether anything runs: the media registry keeps the hash of the file each title
 was last launched with, so an identical file dropped again does nothing and a replaced one re-runs.
 The cursor holds only the files still settling and a time mark, never the history.
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from resources import MediaLibraryResource
+from assets.partitions import titles_partitions
 from resources.drops import DropFolderResource, DroppedFile
-from vcn_dagster.jobs import adapted_title_pipeline_job, pipeline_job_for, title_pipeline_job
-from vcn_dagster.partitions import titles_partitions
-from vcn_dagster.titles import MAX_KEY_LENGTH, title_key_from_filename, validate_title_key
+from resources.media import MediaEntry, MediaLibrary
+from vcn_dagster.jobs import adapted_title_pipeline_job, pipeline_job_name, title_pipeline_job
+from videoclusternet.titles import MAX_KEY_LENGTH, title_key_from_filename, validate_title_key
 from videoclusternet.video import VIDEO_EXTENSIONS, VideoError
 
 # A file name with any of these is not trusted as a key, even after slugging: say what it became.
@@ -88,13 +88,6 @@ def drop_title_key(name: str, log: logging.Logger) -> str | None:
     return key
 
 
-def _registered(media: MediaLibraryResource, key: str) -> dict[str, str] | None:
-    try:
-        return media.lookup(key)
-    except FileNotFoundError:
-        return None
-
-
 @dg.sensor(
     jobs=[title_pipeline_job, adapted_title_pipeline_job],
     minimum_interval_seconds=30,
@@ -102,7 +95,7 @@ def _registered(media: MediaLibraryResource, key: str) -> dict[str, str] | None:
     description="Registers settled videos from the drop folder as title partitions and runs the pipeline on them.",
 )
 def media_drop_sensor(
-    context: dg.SensorEvaluationContext, drops: DropFolderResource, media: MediaLibraryResource
+    context: dg.SensorEvaluationContext, drops: DropFolderResource, media: dg.ResourceParam[MediaLibrary]
 ) -> dg.SensorResult:
     """One tick: list the drop folder, take up to `max_per_tick` settled videos, and for each new or
     changed one register the media, add the partition and request a run of the title's pipeline
@@ -125,9 +118,9 @@ def media_drop_sensor(
     for hashed, (key, files) in enumerate(by_key.items()):
         if hashed == drops.max_per_tick:
             break  # the rest stay pending, settled, for the next tick
-        entry = _registered(media, key)
+        entry: MediaEntry | None = media.find(key)
         # Two files with one key: keep the one the title already stands for, else the newest.
-        file = next((f for f in files if entry and f.path == entry["path"]), max(files, key=lambda f: f.mtime))
+        file = next((f for f in files if entry and f.path == entry.path), max(files, key=lambda f: f.mtime))
         for other in files:
             del cursor.pending[other.name]
             if other is not file:
@@ -137,16 +130,16 @@ def media_drop_sensor(
         except (OSError, VideoError) as exc:
             context.log.warning(f"drop {file.name!r} skipped: cannot read it ({exc})")
             continue
-        if entry and entry["sha256"] == sha256:
+        if entry and entry.sha256 == sha256:
             context.log.info(f"drop {file.name!r}: same content as title {key!r} already has; nothing to run")
             continue
-        media.register(key, Path(file.path), sha256)
+        registered = media.register(key, Path(file.path), sha256)
         context.log.info(f"drop {file.name!r}: title {key!r} {'replaced' if entry else 'registered'}, run requested")
         requests.append(
             dg.RunRequest(
                 # The change time too, so a title switched back to an earlier file still runs again.
                 run_key=f"{key}:{sha256}:{file.mtime:.0f}",
-                job_name=pipeline_job_for(media.adapts(key)).name,
+                job_name=pipeline_job_name(registered.adapt),
                 partition_key=key,
                 tags={"vcn/content_sha256": sha256, "vcn/source": file.path, "vcn/launched_by": "media_drop_sensor"},
             )

@@ -39,7 +39,9 @@ def _noop(_: int) -> None:
 
 
 @dataclass
-class FrameScan:
+class FrameManifest:
+    """A video's probe, its shots, and the frames that detection looks at, with their time and shot."""
+
     info: VideoInfo
     shots: list[Shot]
     frame_idx: np.ndarray  # the frames the later stages decode (every `stride`-th)
@@ -47,7 +49,7 @@ class FrameScan:
     shot_idx: np.ndarray
 
 
-def scan_frames(path: str, stride: int = 1, progress: Progress = _noop) -> FrameScan:
+def scan_frames(path: str, stride: int = 1, progress: Progress = _noop) -> FrameManifest:
     """Probe the video and cut it into shots. Shots are found on every frame; the manifest
     lists the frames that detection will look at."""
     info = probe_video(path)
@@ -57,11 +59,13 @@ def scan_frames(path: str, stride: int = 1, progress: Progress = _noop) -> Frame
         progress(1)
     shots = detector.finish(info.frame_count, info.fps)
     frames = np.arange(0, shots[-1].end_frame + 1 if shots else 0, stride, dtype=np.int64)
-    return FrameScan(info, shots, frames, frames / info.fps, shot_of_frames(shots, frames))
+    return FrameManifest(info, shots, frames, frames / info.fps, shot_of_frames(shots, frames))
 
 
 @dataclass
-class DetectedFaces:
+class TitleFaces:
+    """Every face detected in a title: detections, aligned crops, sharpness and tracking descriptor."""
+
     detections: FaceDetections
     # ArcFace-aligned 112x112 crops as JPEG, by face; a sequence that may read them from disk as they are asked for
     crops_jpeg: Sequence[bytes]
@@ -176,7 +180,7 @@ class Tracking:
 
 
 def track_faces(
-    faces: DetectedFaces,
+    faces: TitleFaces,
     face_shot: np.ndarray,
     fps: float,
     embedder: Embedder,
@@ -234,9 +238,7 @@ def members_by_label(labels: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return labels[order[np.r_[0, bounds]]], np.split(order, bounds)
 
 
-def _summarise(
-    tracks: np.ndarray, members: list[np.ndarray], face_shot: np.ndarray, faces: DetectedFaces
-) -> TrackSummary:
+def _summarise(tracks: np.ndarray, members: list[np.ndarray], face_shot: np.ndarray, faces: TitleFaces) -> TrackSummary:
     """Per track (its faces' indices in `members`): shot, span, face count, and its best and median faces."""
     n = len(tracks)
     summary = TrackSummary(

@@ -40,8 +40,8 @@ AUTO = "auto"
 DEFAULT_CLUSTERER = AUTO
 
 
-def make_clusterer(name: str, threshold: float = AverageLinkClusterer.threshold, embedder: str = "sface") -> Clusterer:
-    """A clusterer by name; `threshold` is used only by the average-link baseline.
+def make_clusterer(name: str, threshold: float | None = None, embedder: str = "sface") -> Clusterer:
+    """A clusterer by name; `threshold` is used only by the average-link baseline (None: its default).
 
     `auto` picks average-link for embeddings of SFace (or of a model adapted from it), on whose cosine
     scale its threshold was chosen, and `cooccurrence_cut` for any other `embedder` family's.
@@ -49,7 +49,7 @@ def make_clusterer(name: str, threshold: float = AverageLinkClusterer.threshold,
     if name == AUTO:
         name = AverageLinkClusterer.name if embedder == "sface" else CooccurrenceCutClusterer.name
     if name == AverageLinkClusterer.name:
-        return AverageLinkClusterer(threshold=threshold)
+        return AverageLinkClusterer() if threshold is None else AverageLinkClusterer(threshold=threshold)
     factories = {
         c.name: c for c in (AdaptiveMergeClusterer, CooccurrenceCutClusterer, FirstNeighbourClusterer, HdbscanClusterer)
     }

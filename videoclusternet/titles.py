@@ -13,6 +13,7 @@ from pathlib import Path
 
 MAX_KEY_LENGTH = 80
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_]*(\.s\d{2,}(e\d{2,})?)?$")
+_SEASON = re.compile(r"^[a-z0-9][a-z0-9_]*\.s\d{2,}$")
 _EPISODE = re.compile(
     r"^(?P<series>.*?)[\s._-]*(?:s(?P<s>\d{1,3})[\s._-]*e(?P<e>\d{1,4})|(?P<s2>\d{1,2})x(?P<e2>\d{1,3}))", re.I
 )
@@ -58,3 +59,10 @@ def season_of(key: str) -> str | None:
     """`show.s01e03` -> `show.s01`; None for a key without a season."""
     match = re.match(r"^(.+\.s\d+)e\d+$", key)
     return match[1] if match else None
+
+
+def validate_season_key(key: str) -> str:
+    """Return `key` if it names a season (`show.s01`), else raise ValueError saying what one looks like."""
+    if not _SEASON.match(key):
+        raise ValueError(f"season {key!r}: expected SERIES.sNN, e.g. show.s01")
+    return key

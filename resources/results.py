@@ -1,0 +1,154 @@
+"""A title's stored results read back as the method's types, and the summaries made from them.
+
+The assets call these to read what an upstream stage wrote; the CLI's operations call them too
+(export, re-clustering), so there is one reader per stored thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from resources.warehouse import Warehouse
+from videoclusternet.pipeline import TitleFaces
+from videoclusternet.types import FaceDetections, Shot
+
+# The faces artifact: each face's aligned crop (JPEG) and tracking descriptor, by face id.
+FACES_ARTIFACT = pa.schema([("face", pa.int64()), ("crop_jpeg", pa.binary()), ("appearance", pa.list_(pa.float32()))])
+
+
+class StoredCrops(Sequence[bytes]):
+    """The JPEG crops of a title's faces artifact, read from its Parquet file one row group (8k faces) at a
+    time, when a face of that group is asked for: memory stays one row group whatever the title's length
+    (a 22-min episode has 145k crops, 0.5 GB, which took 1.1 GB to read whole). Ask in face order, as
+    `choose_faces` gives them: going back to an earlier group reads it again."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = pq.ParquetFile(path)
+        meta = self._file.metadata
+        self._starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+        self._group, self._jpegs = -1, pa.array([], pa.binary())
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def __getitem__(self, face: int) -> bytes:  # type: ignore[override]  # one face at a time, no slices
+        if not 0 <= face < len(self):
+            raise IndexError(f"face {face} is not in {len(self)} stored faces")
+        group = int(np.searchsorted(self._starts, face, side="right")) - 1
+        if group != self._group:
+            self._jpegs = self._file.read_row_group(group, columns=["crop_jpeg"]).column(0).combine_chunks()
+            self._group = group
+        return self._jpegs[int(face - self._starts[group])].as_py()
+
+
+def stored_crops(warehouse: Warehouse, title: str) -> StoredCrops:
+    """The title's face crops, read from disk as they are asked for."""
+    return StoredCrops(warehouse.artifact_path(title, "faces"))
+
+
+def load_title_faces(warehouse: Warehouse, title: str) -> TitleFaces:
+    """The title's detected faces as `face_detections` stored them, crops read from disk as asked for."""
+    rows = warehouse.rows("face_detections", title)
+    appearance = warehouse.read_artifact(title, "faces", columns=["appearance"]).column("appearance").combine_chunks()
+    n = len(rows["face"])
+    return TitleFaces(
+        FaceDetections(
+            frame_idx=rows["frame"].astype(np.int64),
+            boxes=np.stack([rows["x1"], rows["y1"], rows["x2"], rows["y2"]], axis=1).astype(np.float32),
+            landmarks=np.stack(rows["landmarks"]).reshape(n, 5, 2).astype(np.float32)
+            if n
+            else np.zeros((0, 5, 2), np.float32),
+            scores=rows["score"].astype(np.float32),
+        ),
+        stored_crops(warehouse, title),
+        rows["size_px"].astype(np.float32),
+        rows["sharpness"].astype(np.float32),
+        appearance.flatten().to_numpy().reshape(n, -1).astype(np.float32) if n else np.zeros((0, 128), np.float32),
+    )
+
+
+def load_shots(warehouse: Warehouse, title: str) -> list[Shot]:
+    rows = warehouse.rows("shots", title)
+    return [
+        Shot(int(s), int(a), int(b), float(sa), float(sb))
+        for s, a, b, sa, sb in zip(rows["shot"], rows["start_frame"], rows["end_frame"], rows["start_s"], rows["end_s"])
+    ]
+
+
+def stored_embeddings(warehouse: Warehouse, title: str, adapted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(face ids, their tracks, raw embeddings [F, D]) of the title's embedded faces: by the generic model, or
+    by the title's adapted model."""
+    table = warehouse.read_artifact(title, "adapted_embeddings" if adapted else "embeddings")
+    raw = table.column("raw").to_numpy(zero_copy_only=False)
+    return (
+        table.column("face").to_numpy(),
+        table.column("track").to_numpy(),
+        np.stack(raw) if len(raw) else np.zeros((0, 1), np.float32),
+    )
+
+
+def generic_embedder(warehouse: Warehouse, title: str) -> str:
+    """`<embedder>:<hash>` of the generic model that embedded the title's faces ("" for no faces)."""
+    embedder = warehouse.rows("track_embeddings", title)["embedder"]
+    return str(embedder[0]) if len(embedder) else ""
+
+
+def adapted_embeddings_current(warehouse: Warehouse, title: str) -> bool:
+    """The title has adapted embeddings, of the very faces its generic embeddings hold now (a re-run of the
+    face stages without adaptation leaves the adapted ones describing the faces of before)."""
+    if not warehouse.has_artifact(title, "adapted_embeddings"):
+        return False
+    faces = warehouse.read_artifact(title, "embeddings", columns=["face"]).column("face")
+    return warehouse.read_artifact(title, "adapted_embeddings", columns=["face"]).column("face").equals(faces)
+
+
+def clustered_with_adapted_model(warehouse: Warehouse, title: str) -> bool:
+    """Whether the title's current clusters were made from its adapted model's embeddings."""
+    used = warehouse.read_title("cluster_assignments", title)
+    return bool(used) and used.column("model_version")[0].as_py() != generic_embedder(warehouse, title)
+
+
+def summarise_identities(
+    warehouse: Warehouse,
+    title: str,
+    tracks: np.ndarray,
+    labels: np.ndarray,
+    track_of: np.ndarray,
+    detections: dict[str, np.ndarray],
+    embedded_faces: np.ndarray,
+) -> dict[str, list]:
+    """Per cluster: counts, screen time (distinct frames x frame step) and the sharpest embedded face as its
+    picture, written to `titles/<title>/identities/cluster_<n>.jpg`."""
+    step_s = warehouse.require_title(title).frame_step_s
+    crops = stored_crops(warehouse, title)
+    folder = warehouse.title_dir(title) / "identities"
+    folder.mkdir(exist_ok=True)
+    out: dict[str, list] = {
+        k: [] for k in ("cluster", "tracks", "faces", "screen_seconds", "first_seen_s", "last_seen_s", "crop_path")
+    }
+    face_cluster = np.full(len(track_of), -1, np.int64)
+    for t, c in zip(tracks, labels):
+        face_cluster[track_of == t] = c
+    quality = detections["score"] * np.log1p(detections["sharpness"])
+    pictures: dict[int, Path] = {}
+    for c in np.unique(labels):
+        members = np.flatnonzero(face_cluster == c)
+        candidates = np.intersect1d(members, embedded_faces)
+        best = int(candidates[np.argmax(quality[candidates])]) if len(candidates) else int(members[0])
+        crop_path = folder / f"cluster_{int(c)}.jpg"
+        pictures[best] = crop_path
+        out["cluster"].append(int(c))
+        out["tracks"].append(int((labels == c).sum()))
+        out["faces"].append(len(members))
+        out["screen_seconds"].append(round(len(np.unique(detections["frame"][members])) * step_s, 3))
+        out["first_seen_s"].append(float(detections["timestamp"][members].min()))
+        out["last_seen_s"].append(float(detections["timestamp"][members].max()))
+        out["crop_path"].append(str(crop_path))
+    for face in sorted(pictures):  # in face order: the crops are read a row group at a time
+        pictures[face].write_bytes(crops[face])
+    return out
