@@ -3,19 +3,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 
-.PHONY: setup demo test lint bench redis
+.PHONY: setup demo test test-fast lint bench redis lock
 
 setup: $(STAMP)
 
-# torch first, pinned: pip takes the CPU wheel that lies on this disk instead of a multi-GB CUDA build.
-# The OpenCV shim next, so insightface's `opencv-python` requirement resolves to the one headless build.
-$(STAMP): pyproject.toml packaging/opencv-python-shim/pyproject.toml
+# Every version pinned by the lock file. torch first: pip then takes the CPU wheel that lies on this disk instead
+# of a multi-GB CUDA build. The OpenCV shim next, so insightface's `opencv-python` requirement resolves to the one
+# headless build. Then the project with every extra (a user may install fewer: see the README).
+$(STAMP): pyproject.toml $(LOCK) packaging/opencv-python-shim/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c $(LOCK) torch
 	$(BIN)/pip install -q ./packaging/opencv-python-shim
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -c $(LOCK) -e '.[all]'
 	$(BIN)/pip check
 	touch $(STAMP)
 
@@ -32,5 +34,14 @@ redis:
 test: $(STAMP) redis lint
 	$(BIN)/python -m pytest -q
 
+# The fast tier: library functions, sensors, assets on a tiny clip; under a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py
+
+# Pin what is installed now (after changing pyproject.toml's ranges and installing).
+lock: $(STAMP)
+	{ sed -n '1,3p' $(LOCK); $(BIN)/pip freeze --exclude-editable | grep -v '^opencv-python[ =@]' | sed 's/+cpu$$//'; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from assets.checks_common import (
+from vcn_assets.checks_common import (
     adapted_embedding_problems,
     adapted_model_problems,
     count_problems,
@@ -16,12 +16,12 @@ from assets.checks_common import (
     report,
     title_check,
 )
-from assets.common import content_version, stage_version, title_asset, title_stage
-from assets.faces import face_embeddings
-from resources.face_models import FaceModelsResource
-from resources.results import stored_crops
-from resources.tracking import DeviceResource, MlflowResource
-from resources.warehouse import Warehouse
+from vcn_assets.common import content_version, stage_version, title_asset, title_stage
+from vcn_assets.faces import face_embeddings
+from vcn_resources.face_models import FaceModelsResource
+from vcn_resources.results import stored_crops
+from vcn_resources.tracking import DeviceResource, MlflowResource
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.adaptation import require_adaptation
 from videoclusternet.clustering import cooccurring_pairs
 from videoclusternet.pipeline import decode_crops

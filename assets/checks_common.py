@@ -14,8 +14,8 @@ from typing import Any
 import dagster as dg
 import numpy as np
 
-from assets.partitions import titles_partitions
-from resources.warehouse import Warehouse
+from vcn_assets.partitions import titles_partitions
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.stages import stage
 
 Rows = Mapping[str, np.ndarray]

@@ -12,8 +12,8 @@ import dagster as dg
 import pyarrow as pa
 from tqdm import tqdm
 
-from assets.partitions import titles_partitions
-from resources.warehouse import Warehouse
+from vcn_assets.partitions import titles_partitions
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.models import ModelPackError
 from videoclusternet.stages import Stage, stage
 from videoclusternet.video import VideoError

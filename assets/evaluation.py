@@ -10,11 +10,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.checks_common import report, title_check
-from assets.identities import face_clusters
-from resources.evaluation import evaluate_title
-from resources.media import MediaLibrary
-from resources.warehouse import Warehouse
+from vcn_assets.checks_common import report, title_check
+from vcn_assets.identities import face_clusters
+from vcn_resources.evaluation import evaluate_title
+from vcn_resources.media import MediaLibrary
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.video import VIDEO_EXTENSIONS
 
 # The product's quality targets on footage with ground truth; below them the check warns.

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from assets.checks_common import (
+from vcn_assets.checks_common import (
     box_problems,
     count_problems,
     embedding_problems,
@@ -16,12 +16,12 @@ from assets.checks_common import (
     title_check,
     track_problems,
 )
-from assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
-from assets.media import frames
-from resources.face_models import FaceModelsResource
-from resources.media import MediaLibrary
-from resources.results import FACES_ARTIFACT, load_shots, load_title_faces
-from resources.warehouse import Warehouse
+from vcn_assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
+from vcn_assets.media import frames
+from vcn_resources.face_models import FaceModelsResource
+from vcn_resources.media import MediaLibrary
+from vcn_resources.results import FACES_ARTIFACT, load_shots, load_title_faces
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.embedding import choose_faces, faces_per_track, with_mirror
 from videoclusternet.models.norms import norm_scale
 from videoclusternet.pipeline import (

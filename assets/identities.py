@@ -5,8 +5,8 @@ import time
 import dagster as dg
 import numpy as np
 
-from assets.adaptation import adapted_embeddings
-from assets.checks_common import (
+from vcn_assets.adaptation import adapted_embeddings
+from vcn_assets.checks_common import (
     assignment_problems,
     cooccurrence_problems,
     count_problems,
@@ -14,16 +14,16 @@ from assets.checks_common import (
     report,
     title_check,
 )
-from assets.common import stage_version, title_asset, title_stage
-from assets.faces import face_embeddings
-from resources.media import MediaLibrary
-from resources.results import (
+from vcn_assets.common import stage_version, title_asset, title_stage
+from vcn_assets.faces import face_embeddings
+from vcn_resources.media import MediaLibrary
+from vcn_resources.results import (
     adapted_embeddings_current,
     generic_embedder,
     stored_embeddings,
     summarise_identities,
 )
-from resources.warehouse import Warehouse
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.clustering import DEFAULT_CLUSTERER, make_clusterer
 from videoclusternet.clustering.cooccurrence_cut import CutReport
 from videoclusternet.pipeline import cluster_tracks
@@ -68,7 +68,7 @@ def face_clusters(
         generic = generic_embedder(warehouse, title)
         clusterer = make_clusterer(config.clusterer, config.threshold, embedder=generic.split(":")[0])
         started = time.perf_counter()
-        embedded_faces, face_track, raw = stored_embeddings(warehouse, title, adapted=adapt)
+        embedded_faces, face_track, raw = stored_embeddings(warehouse, title, adapt)
         tracks = warehouse.rows("tracks", title)
         kept = tracks["track"][tracks["status"] == KEPT]
         detections = warehouse.rows("face_detections", title)

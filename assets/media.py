@@ -5,10 +5,10 @@ import time
 
 import dagster as dg
 
-from assets.checks_common import count_problems, materialization_metadata, report, shot_problems, title_check
-from assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
-from resources.media import MediaLibrary
-from resources.warehouse import TITLE_RESULT_FIELDS, Warehouse
+from vcn_assets.checks_common import count_problems, materialization_metadata, report, shot_problems, title_check
+from vcn_assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
+from vcn_resources.media import MediaLibrary
+from vcn_resources.warehouse import TITLE_RESULT_FIELDS, Warehouse
 from videoclusternet.pipeline import scan_frames
 from videoclusternet.video import file_sha256
 

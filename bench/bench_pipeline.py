@@ -117,7 +117,7 @@ def score(clip: Path, home: Path, cache: Path, title: str) -> dict:
 
 def title_row(home: Path, title: str) -> dict:
     sys.path.insert(0, str(REPO))
-    from resources.warehouse import Warehouse
+    from vcn_resources.warehouse import Warehouse
 
     con = Warehouse(home).connect()
     row = con.execute("SELECT * FROM titles WHERE title = ?", [title]).fetchone()

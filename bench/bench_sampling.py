@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from bench_pipeline import clip_home, clips_from_command_line, run_clip, title_of
 
-from resources.results import load_title_faces
-from resources.warehouse import Warehouse
+from vcn_resources.results import load_title_faces
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.clustering import CLUSTERERS, make_clusterer
 from videoclusternet.embedding import choose_faces, with_mirror
 from videoclusternet.metrics import PredictionRows, evaluate, read_truth_csv

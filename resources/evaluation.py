@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from resources.exports import scorer_rows
-from resources.schemas import TABLES
-from resources.warehouse import Warehouse
+from vcn_resources.exports import scorer_rows
+from vcn_resources.schemas import TABLES
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.metrics import Evaluation, IdentitySpread, PredictionRows, evaluate, read_truth_csv
 from videoclusternet.stages import stage
 

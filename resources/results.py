@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from resources.warehouse import Warehouse
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.pipeline import TitleFaces
 from videoclusternet.types import FaceDetections, Shot
 
@@ -80,10 +80,10 @@ def load_shots(warehouse: Warehouse, title: str) -> list[Shot]:
     ]
 
 
-def stored_embeddings(warehouse: Warehouse, title: str, adapted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stored_embeddings(warehouse: Warehouse, title: str, adapt: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(face ids, their tracks, raw embeddings [F, D]) of the title's embedded faces: by the generic model, or
     by the title's adapted model."""
-    table = warehouse.read_artifact(title, "adapted_embeddings" if adapted else "embeddings")
+    table = warehouse.read_artifact(title, "adapted_embeddings" if adapt else "embeddings")
     raw = table.column("raw").to_numpy(zero_copy_only=False)
     return (
         table.column("face").to_numpy(),

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from resources.schemas import TABLES, VIEWS
+from vcn_resources.schemas import TABLES, VIEWS
 from videoclusternet.stages import STAGE_NAMES
 
 log = logging.getLogger(__name__)
@@ -324,6 +324,14 @@ class Warehouse:
         for statement in self._view_sql():
             con.execute(statement)
         return con
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """(column names, rows) of a query on the database file, opened read-only (refreshed views first);
+        duckdb.Error for a query DuckDB refuses."""
+        self.sync_views()
+        with duckdb.connect(str(self.db_path), read_only=True) as con:
+            cursor = con.execute(sql)
+            return [d[0] for d in cursor.description], cursor.fetchall()
 
     def sync_views(self) -> bool:
         """(Re)create the views in the database file when their definition changed.

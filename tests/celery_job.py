@@ -6,7 +6,7 @@ this module to rebuild the job, so it lives in a file of its own.
 import dagster as dg
 from celery import current_task
 
-from assets.common import title_asset
+from vcn_assets.common import title_asset
 from vcn_dagster.executors import executor_from_env
 from videoclusternet.stages import Stage
 

@@ -54,3 +54,14 @@ def home_copy(processed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     monkeypatch.setenv("VCN_HOME", str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     return home
+
+
+# Fixtures that run the pipeline end to end: a test that uses one belongs to the slow tier.
+END_TO_END_FIXTURES = {"processed", "home_env", "home_copy", "season"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`pytest -m "not slow"` is the fast tier: tests on end-to-end fixtures are slow without saying so."""
+    for item in items:
+        if END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

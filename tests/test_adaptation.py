@@ -8,9 +8,9 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from assets.adaptation import training_faces
-from resources.tracking import MlflowResource
-from resources.warehouse import Warehouse
+from vcn_assets.adaptation import training_faces
+from vcn_resources.tracking import MlflowResource
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.adaptation.adapt import adapt_backbone
 from videoclusternet.adaptation.backbone import load_sface_backbone
 from videoclusternet.adaptation.distill import DistillConfig

@@ -239,7 +239,7 @@ def test_pack_embedders_get_a_torch_twin_and_adapt(tmp_path, sface, crops):
 
 
 def test_onnx_export_takes_any_batch(backbone, crops, tmp_path):
-    from assets.adaptation import export_onnx
+    from vcn_assets.adaptation import export_onnx
 
     path = tmp_path / "adapted_embedder.onnx"
     export_onnx(backbone, path)

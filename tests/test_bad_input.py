@@ -11,12 +11,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.faces import face_detections
-from resources.media import MediaLibrary
-from resources.warehouse import RESULT_TABLES, Warehouse
+from vcn_assets.faces import face_detections
 from vcn_dagster.cli import main
 from vcn_dagster.definitions import all_assets, all_checks, build_resources
 from vcn_dagster.operations import run_titles
+from vcn_resources.media import MediaLibrary
+from vcn_resources.warehouse import RESULT_TABLES, Warehouse
 
 TITLE = "clip"
 

@@ -26,7 +26,7 @@ from celery import Celery
 from celery.utils.nodenames import host_format
 from celery_job import celery_routing_job
 
-from assets.partitions import titles_partitions
+from vcn_assets.partitions import titles_partitions
 from vcn_dagster.instance import write_instance_settings
 
 HERE = Path(__file__).resolve().parent
@@ -144,6 +144,7 @@ def _wait_until_serving(broker: str, names: dict[str, str], workers: dict[str, t
     assert serving == {name: [queue] for queue, name in names.items()}
 
 
+@pytest.mark.slow
 def test_gpu_step_runs_on_the_gpu_queue_worker(
     celery_deployment: CeleryDeployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from assets import checks_common as rules
-from assets.faces import face_detections, face_tracks
-from resources.warehouse import Warehouse
+from vcn_assets import checks_common as rules
+from vcn_assets.faces import face_detections, face_tracks
 from vcn_dagster.definitions import all_assets, all_checks, build_resources
+from vcn_resources.warehouse import Warehouse
 
 TITLE = "clip"
 CHECKS = {

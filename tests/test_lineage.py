@@ -7,10 +7,10 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
-from assets.common import content_version
-from resources.tracking import MlflowResource
-from resources.warehouse import Warehouse
+from vcn_assets.common import content_version
 from vcn_dagster.definitions import all_assets
+from vcn_resources.tracking import MlflowResource
+from vcn_resources.warehouse import Warehouse
 
 TITLE = "clip"
 WRITER = {  # table -> the asset that writes it

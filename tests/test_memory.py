@@ -16,7 +16,8 @@ import pytest
 # its arenas ("heaps") from malloc_info.
 THREADS_THEN_MALLOC_INFO = """
 import ctypes, sys, threading
-import vcn_dagster.definitions
+from vcn_dagster.memory import limit_malloc_arenas
+limit_malloc_arenas()  # as the entry points do first (the slow test below checks that they do)
 
 all_allocated = threading.Barrier(8)
 
@@ -50,6 +51,7 @@ def test_threads_share_two_arenas_unless_the_user_sets_malloc_arena_max(tmp_path
     assert arenas_used(tmp_path, MALLOC_ARENA_MAX="16") > 2  # the user's setting wins over vcn's cap
 
 
+@pytest.mark.slow
 def test_pyarrow_allocates_with_malloc_unless_the_user_picks_a_pool():
     base = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
 
@@ -63,4 +65,4 @@ def test_pyarrow_allocates_with_malloc_unless_the_user_picks_a_pool():
     assert pool("vcn_dagster.definitions") == "system"
     assert pool("vcn_dagster.definitions", ARROW_DEFAULT_MEMORY_POOL="mimalloc") == "mimalloc"
     # Set up by the entry points only: importing an asset module (or the package) leaves the process as it is.
-    assert pool("assets.faces") == pool("vcn_dagster") == pool("json")
+    assert pool("vcn_assets.faces") == pool("vcn_dagster") == pool("json")

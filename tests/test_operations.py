@@ -23,9 +23,6 @@ import pytest
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 from dagster._core.execution.backfill import BulkActionStatus
 
-from resources.drops import DropFolderResource, LocalDropFolder
-from resources.media import MediaLibrary
-from resources.warehouse import Warehouse
 from vcn_dagster import schedules
 from vcn_dagster.backfills import BACKFILL_TAG, SEASON_TAG
 from vcn_dagster.cli import main
@@ -34,6 +31,9 @@ from vcn_dagster.jobs import adapted_title_pipeline_job, title_pipeline_job
 from vcn_dagster.operations import prepare_home
 from vcn_dagster.schedules import nightly_reprocess
 from vcn_dagster.sensors import DropCursor, drop_title_key, media_drop_sensor, settled_files
+from vcn_resources.drops import DropFolderResource, LocalDropFolder
+from vcn_resources.media import MediaLibrary
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.synthetic import compose_clip
 
 GENERIC_STAGES = {
@@ -450,6 +450,7 @@ def test_season_backfill_on_a_webserver_goes_through_graphql(tmp_path: Path, mon
 LOCATIONS = "workspaceOrError { ... on Workspace { locationEntries { name } } }"
 
 
+@pytest.mark.slow
 def test_vcn_ui_serves_the_code_location_and_stops_on_sigterm_when_started_in_the_background(tmp_path: Path):
     """`vcn ui &` from a script: the shell ignores SIGINT in it, which dagster dev also uses for SIGTERM."""
     with socket.socket() as probe:

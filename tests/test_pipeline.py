@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from resources.exports import scorer_rows
-from resources.results import StoredCrops
-from resources.warehouse import Warehouse
 from vcn_dagster.operations import run_titles
+from vcn_resources.exports import scorer_rows
+from vcn_resources.results import StoredCrops
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.boxes import iou_matrix
 
 TITLE = "clip"
@@ -166,7 +166,7 @@ def test_sql_reader_does_not_block_runs(home_env, tmp_path):
 
 
 def test_gpu_stages_carry_routing_tags():
-    from assets.faces import face_detections, face_embeddings, face_tracks
+    from vcn_assets.faces import face_detections, face_embeddings, face_tracks
 
     for asset in (face_detections, face_embeddings):
         assert asset.op.pool == "gpu"
@@ -176,7 +176,7 @@ def test_gpu_stages_carry_routing_tags():
 
 
 def test_evaluate_scores_and_keeps_history(home_env):
-    from resources.evaluation import evaluate_title
+    from vcn_resources.evaluation import evaluate_title
 
     warehouse = Warehouse(home_env.home)
     truth_csv = home_env.home.parent / "clip.faces.csv"
@@ -228,7 +228,7 @@ def test_truth_next_to_the_video_is_checked_on_every_run(home_env):
 
 
 def test_truth_is_found_beside_its_video_only(tmp_path):
-    from assets.evaluation import shortfalls, truth_file_for
+    from vcn_assets.evaluation import shortfalls, truth_file_for
 
     folder = tmp_path / "clips"
     folder.mkdir()
@@ -303,8 +303,8 @@ def test_recluster_refuses_unknown_titles_misplaced_thresholds_and_a_missing_ada
 
 
 def test_titles_lists_the_home_and_delete_forgets_a_title_but_not_the_others(home_copy, capsys):
-    from resources.schemas import TABLES
     from vcn_dagster.cli import main
+    from vcn_resources.schemas import TABLES
 
     con = Warehouse(home_copy).connect()
     people = con.execute("SELECT count(*) FROM identities WHERE title = ?", [TITLE]).fetchone()[0]
@@ -339,7 +339,7 @@ def test_stored_crops_are_read_a_row_group_at_a_time_in_any_order(tmp_path: Path
 def test_faces_decoded_a_chunk_at_a_time_embed_the_same(home_copy, monkeypatch):
     """A long title's faces are decoded and embedded in chunks, the quality probes of `face_tracks` and the
     faces of `face_embeddings`: any chunk size gives the same embeddings."""
-    import assets.faces
+    import vcn_assets.faces
     import videoclusternet.pipeline
     from vcn_dagster.definitions import all_assets, build_resources
 
@@ -349,7 +349,7 @@ def test_faces_decoded_a_chunk_at_a_time_embed_the_same(home_copy, monkeypatch):
     monkeypatch.setattr(videoclusternet.pipeline, "DECODE_CHUNK", 7)
     result = dg.materialize(
         all_assets,
-        selection=[assets.faces.face_tracks.key, assets.faces.face_embeddings.key],
+        selection=[vcn_assets.faces.face_tracks.key, vcn_assets.faces.face_embeddings.key],
         partition_key=TITLE,
         instance=dg.DagsterInstance.get(),
         resources=build_resources(home_copy),

@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from resources.schemas import VIEWS
-from resources.warehouse import Warehouse
+from vcn_resources.schemas import VIEWS
+from vcn_resources.warehouse import Warehouse
 
 TITLE = "clip"
 
@@ -113,7 +113,7 @@ def test_an_artifact_written_a_batch_at_a_time_appears_whole_or_not_at_all(tmp_p
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from resources.warehouse import ROW_GROUP
+    from vcn_resources.warehouse import ROW_GROUP
 
     warehouse = Warehouse(tmp_path)
     schema = pa.schema([("face", pa.int64()), ("crop_jpeg", pa.binary())])

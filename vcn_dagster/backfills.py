@@ -17,9 +17,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.partitions import titles_partitions
-from resources.media import MediaLibrary
+from vcn_assets.partitions import titles_partitions
 from vcn_dagster.jobs import adapted_title_pipeline_job, pipeline_job_name, stage_keys, title_pipeline_job
+from vcn_resources.media import MediaLibrary
 from videoclusternet.titles import season_of, validate_season_key
 
 SEASON_TAG = "vcn/season"

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from resources.home import vcn_home
 from vcn_dagster.memory import arrow_on_system_malloc, limit_malloc_arenas
+from vcn_resources.home import vcn_home
 
 if TYPE_CHECKING:
-    from resources.warehouse import TitleSummary, Warehouse
     from vcn_dagster.operations import TitleRun
+    from vcn_resources.warehouse import TitleSummary, Warehouse
     from videoclusternet.metrics import Evaluation
 
 CLUSTERER_NAMES = ("auto", "adaptive_merge", "cooccurrence_cut", "average_link", "first_neighbour", "hdbscan")
@@ -90,8 +90,8 @@ def cluster(title: str, clusterer: str, threshold: float | None, adapt: bool | N
 @click.option("--out", type=click.Path(path_type=Path))
 def export(title: str, fmt: str, out: Path | None) -> None:
     """One row per detected face, as CSV or JSON."""
-    from resources.exports import EXPORT_COLUMNS, scorer_rows
     from vcn_dagster.operations import known_title_warehouse
+    from vcn_resources.exports import EXPORT_COLUMNS, scorer_rows
 
     rows = scorer_rows(known_title_warehouse(title).connect(), title)
     stream = open(out, "w", newline="") if out else sys.stdout
@@ -118,8 +118,8 @@ def export(title: str, fmt: str, out: Path | None) -> None:
 @click.option("--iou", type=float, default=0.4, show_default=True)
 def evaluate(title: str, truth: Path, iou: float) -> None:
     """Score a title against ground truth and keep the figures."""
-    from resources.evaluation import evaluate_title
     from vcn_dagster.operations import OperationError, known_title_warehouse
+    from vcn_resources.evaluation import evaluate_title
 
     warehouse = known_title_warehouse(title)
     try:
@@ -133,8 +133,8 @@ def evaluate(title: str, truth: Path, iou: float) -> None:
 @cli.command()
 def titles() -> None:
     """List the titles: status, length, faces, people, whether adapted, error."""
-    from resources.media import MediaLibrary
-    from resources.warehouse import Warehouse
+    from vcn_resources.media import MediaLibrary
+    from vcn_resources.warehouse import Warehouse
 
     home = vcn_home()
     media = MediaLibrary(home)
@@ -179,19 +179,16 @@ def sql(query: str) -> None:
     """Query the tables (read-only)."""
     import duckdb
 
-    from resources.warehouse import Warehouse
     from vcn_dagster.operations import OperationError
+    from vcn_resources.warehouse import Warehouse
 
-    warehouse = Warehouse(vcn_home())
-    warehouse.sync_views()
-    with duckdb.connect(str(warehouse.db_path), read_only=True) as con:
-        try:
-            cursor = con.execute(query)
-        except duckdb.Error as exc:
-            raise OperationError(str(exc)) from None
-        click.echo("\t".join(d[0] for d in cursor.description))
-        for row in cursor.fetchall():
-            click.echo("\t".join("" if v is None else str(v) for v in row))
+    try:
+        columns, rows = Warehouse(vcn_home()).query(query)
+    except duckdb.Error as exc:
+        raise OperationError(str(exc)) from None
+    click.echo("\t".join(columns))
+    for row in rows:
+        click.echo("\t".join("" if v is None else str(v) for v in row))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -233,7 +230,7 @@ def backfill_season(season: str, url: str, in_process: bool) -> int:
 
 
 def _print_summary(titles: list[str], outcome: dict[str, TitleRun]) -> None:
-    from resources.warehouse import Warehouse
+    from vcn_resources.warehouse import Warehouse
 
     warehouse = Warehouse(vcn_home())
     found = {s.info.title: s for s in warehouse.summaries(titles)}

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets import adaptation, evaluation, faces, identities, media
-from resources.drops import drop_folder_from_env
-from resources.face_models import FaceModelsResource
-from resources.home import vcn_home
-from resources.media import MediaLibrary
-from resources.tracking import DeviceResource, MlflowResource
-from resources.warehouse import Warehouse
+from vcn_assets import adaptation, evaluation, faces, identities, media
 from vcn_dagster.executors import executor_from_env
 from vcn_dagster.jobs import adapted_title_pipeline_job, title_pipeline_job
 from vcn_dagster.schedules import nightly_reprocess
 from vcn_dagster.sensors import media_drop_sensor
+from vcn_resources.drops import drop_folder_from_env
+from vcn_resources.face_models import FaceModelsResource
+from vcn_resources.home import vcn_home
+from vcn_resources.media import MediaLibrary
+from vcn_resources.tracking import DeviceResource, MlflowResource
+from vcn_resources.warehouse import Warehouse
 
 all_assets = dg.load_assets_from_modules([media, faces, adaptation, identities])
 all_checks = dg.load_asset_checks_from_modules([media, faces, adaptation, identities, evaluation])

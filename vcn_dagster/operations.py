@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from resources.home import dagster_home, vcn_home
-from resources.media import MediaLibrary
-from resources.warehouse import Warehouse
 from vcn_dagster import CODE_LOCATION
 from vcn_dagster.instance import write_instance_settings
+from vcn_resources.home import dagster_home, vcn_home
+from vcn_resources.media import MediaLibrary
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.stages import stage
 from videoclusternet.titles import title_key_from_filename, validate_title_key
 
@@ -101,7 +101,7 @@ def run_titles(
     """
     import dagster as dg
 
-    from assets.partitions import titles_partitions
+    from vcn_assets.partitions import titles_partitions
     from vcn_dagster.jobs import stage_keys
     from videoclusternet.adaptation import require_adaptation
 
@@ -118,7 +118,7 @@ def run_titles(
     media, warehouse = MediaLibrary(home), Warehouse(home)
     warehouse.ensure_layout()
     keys: dict[str, Path] = {}
-    adapted: dict[str, bool] = {}  # as registered: this run's --adapt/--no-adapt, else the title's earlier choice
+    adapt_of: dict[str, bool] = {}  # as registered: this run's --adapt/--no-adapt, else the title's earlier choice
     outcome: dict[str, TitleRun] = {}
     for video in videos:
         try:
@@ -140,14 +140,14 @@ def run_titles(
             outcome[key] = TitleRun(key, False, reason)
             report(f"error: title {key}: {reason}")
             continue
-        adapted[key] = media.register(key, Path(video), stride=stride, adapt=adapt).adapt
+        adapt_of[key] = media.register(key, Path(video), stride=stride, adapt=adapt).adapt
         keys[key] = Path(video)
     dg.DagsterInstance.get().add_dynamic_partitions(titles_partitions.name, list(keys))
     os.environ["VCN_PROGRESS"] = "1"
     for key, video in keys.items():
         report(f"== {key}  ({video})")
         started = time.perf_counter()
-        result = _materialize(home, key, stage_keys(adapted[key]), {"adapt": adapted[key]}, "vcn run")
+        result = _materialize(home, key, stage_keys(adapt_of[key]), {"adapt": adapt_of[key]}, "vcn run")
         run = TitleRun(key, result.success, None if result.success else failure_reason(result))
         run.warnings, run.seconds = check_warnings(result), time.perf_counter() - started
         outcome[key] = run
@@ -161,8 +161,8 @@ def recluster(title: str, clusterer: str, threshold: float | None, adapt: bool |
     embeddings the title's clusters were made with (the adapted model's or the generic one's)."""
     import dagster as dg
 
-    from assets.partitions import titles_partitions
-    from resources.results import clustered_with_adapted_model
+    from vcn_assets.partitions import titles_partitions
+    from vcn_resources.results import clustered_with_adapted_model
     from videoclusternet.clustering import AUTO, AverageLinkClusterer
 
     home = prepare_home()
@@ -211,7 +211,7 @@ def delete_title(title: str) -> Path:
     run history and MLflow's models stay (they are history, not the title's current state). Returns the home."""
     import dagster as dg
 
-    from assets.partitions import titles_partitions
+    from vcn_assets.partitions import titles_partitions
 
     home = prepare_home()
     warehouse = known_title_warehouse(title)

@@ -11,12 +11,12 @@ import datetime as dt
 
 import dagster as dg
 
-from assets.faces import face_detections, face_embeddings
-from assets.partitions import titles_partitions
-from resources.face_models import FaceModelsResource
-from resources.media import MediaLibrary
-from resources.warehouse import Warehouse
+from vcn_assets.faces import face_detections, face_embeddings
+from vcn_assets.partitions import titles_partitions
 from vcn_dagster.jobs import stage_keys
+from vcn_resources.face_models import FaceModelsResource
+from vcn_resources.media import MediaLibrary
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.stages import Stage, stages_for
 
 CODE_VERSION_TAG = "dagster/code_version"

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.partitions import titles_partitions
-from resources.drops import DropFolderResource, DroppedFile
-from resources.media import MediaEntry, MediaLibrary
+from vcn_assets.partitions import titles_partitions
 from vcn_dagster.jobs import adapted_title_pipeline_job, pipeline_job_name, title_pipeline_job
+from vcn_resources.drops import DropFolderResource, DroppedFile
+from vcn_resources.media import MediaEntry, MediaLibrary
 from videoclusternet.titles import MAX_KEY_LENGTH, title_key_from_filename, validate_title_key
 from videoclusternet.video import VIDEO_EXTENSIONS, VideoError
 

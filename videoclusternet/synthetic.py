@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import functools
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,8 +266,10 @@ def compose_clip(
     fps: float = 25.0,
     size: tuple[int, int] = (640, 360),
     truth_csv: Path | None = None,
+    script: Sequence[tuple[float, tuple[str, ...]]] = _SCRIPT,
 ) -> ClipTruth:
-    """Write a ~10 s mp4 of 6 shots with 4 known identities; return (and optionally write) its truth."""
+    """Write an mp4 with one shot per `script` entry (about that many seconds, those people on screen; by
+    default ~10 s, 6 shots, 4 known identities); return (and optionally write) its truth."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     w, h = size
@@ -281,7 +285,7 @@ def compose_clip(
     shot_starts: list[int] = []
     frame_idx = 0
     try:
-        for shot, ((dur, names), hue) in enumerate(zip(_SCRIPT, hues, strict=True)):
+        for shot, ((dur, names), hue) in enumerate(zip(script, itertools.cycle(hues))):
             secs = float(np.clip(dur + rng.uniform(-0.2, 0.2), 1.2, 2.5))
             n_frames = round(secs * fps)
             bg = _background(rng, hue, w, h)
@@ -310,7 +314,8 @@ def compose_clip(
                 frame_idx += 1
     finally:
         writer.release()
-    truth = ClipTruth(out_path, float(fps), frame_idx, (w, h), list(IDENTITIES), shot_starts, faces)
+    cast = sorted({name for _, names in script for name in names})
+    truth = ClipTruth(out_path, float(fps), frame_idx, (w, h), cast, shot_starts, faces)
     if truth_csv is not None:
         write_truth_csv(truth, truth_csv)
     return truth
