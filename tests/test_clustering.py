@@ -201,3 +201,18 @@ def test_cluster_tracks_reports_where_the_cut_stopped():
         ).cut
         is None
     )
+
+
+def test_constrained_union_refuses_joins_across_cannot_links_transitively():
+    from videoclusternet.clustering.agglomerative import MergeProposal, labels_after
+    from videoclusternet.clustering.union import ConstrainedUnion
+
+    union = ConstrainedUnion(6, {(0, 3)})
+    assert union.join(4, 3) and union.join(1, 0) and union.join(2, 1)
+    assert not union.join(2, 4)  # group {0, 1, 2} holds 0, group {3, 4} holds 3: they may not join
+    assert not union.join(0, 1)  # one group already
+    assert union.join(5, 2) and not union.join(5, 3)  # 5 joined 0's group, so it inherits 0's refusals
+    assert union.labels().tolist() == [0, 0, 0, 1, 1, 0]  # numbered by each group's first item
+    assert len(set(union.roots().tolist())) == 2
+    merges = [MergeProposal(1.0, 3, 4, True), MergeProposal(0.9, 0, 4, False), MergeProposal(0.8, 1, 2, True)]
+    assert labels_after(5, merges).tolist() == [0, 1, 1, 2, 2]

@@ -281,9 +281,20 @@ def test_csv_errors_name_the_file_and_column(tmp_path: Path):
     bad.write_text("frame_idx,x1,y1,x2,y2,identity\n0,0,zero,1,1,ann\n")
     with pytest.raises(ValueError, match=r"bad\.csv: line 2: column 'y1' is not a number"):
         read_truth_csv(bad)
+    bad.write_text("frame_idx,x1,y1,x2,y2,identity\n0,0,0,1,1,ann\n1,0,0,1\n")
+    with pytest.raises(ValueError, match=r"bad\.csv: line 3: 4 fields, the header has 6"):
+        read_truth_csv(bad)
     bad.write_text("")
     with pytest.raises(ValueError, match=r"bad\.csv: empty file"):
         read_truth_csv(bad)
+
+
+def test_csv_ids_are_read_as_written(tmp_path: Path):
+    # Every column is text: an identity "007" stays "007" and a cluster id "3.0" is normalised to "3", not parsed.
+    (tmp_path / "t.csv").write_text(" frame_idx ,x1,y1,x2,y2, identity\n0,0,0,10,10, 007 \n")
+    (tmp_path / "p.csv").write_text("frame_idx,x1,y1,x2,y2,cluster_id\n0,0,0,10,10,3.0\n")
+    assert list(read_truth_csv(tmp_path / "t.csv").identity) == ["007"]
+    assert list(read_predictions_csv(tmp_path / "p.csv").cluster_id) == ["3"]
 
 
 def _referee_flat(report: dict) -> dict:

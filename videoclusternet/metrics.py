@@ -18,7 +18,6 @@ Per identity: how many of its faces were found, over how many clusters, and its 
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
@@ -27,7 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from scipy.optimize import linear_sum_assignment
+from sklearn.metrics.cluster import contingency_matrix, normalized_mutual_info_score, pair_confusion_matrix
 
 from videoclusternet.boxes import iou_matrix, paired_iou
 
@@ -142,29 +144,54 @@ def _as_list(values: Any, n: int, what: str) -> list[Any]:
 
 
 # ------------------------------------------------------------------------------------------------ CSV
-def _read_csv(path: str | Path, required: Sequence[str]) -> tuple[list[str], list[dict[str, str]]]:
-    """Header and rows (keys and values stripped); a clear error naming the file for a missing header or column."""
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None:
-            raise ValueError(f"{path}: empty file, expected a header with columns {list(required)}")
-        header = [name.strip() for name in reader.fieldnames]
-        missing = [name for name in required if name not in header]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; the header has {header}")
-        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
-    return header, rows
+def _read_csv(path: str | Path, required: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Header and columns by name (names and values stripped); a clear error naming the file for a missing header
+    or column, and naming the file and line for a row with more or fewer fields than the header.
+
+    Parsed by pyarrow with every column read as text, so ids such as ``007`` reach the caller as written. A name
+    given twice keeps its last column, as with :class:`csv.DictReader`.
+    """
+    ragged: list[pacsv.InvalidRow] = []
+
+    def skip_ragged(row: pacsv.InvalidRow) -> str:
+        ragged.append(row)
+        return "skip"
+
+    parse = pacsv.ParseOptions(invalid_row_handler=skip_ragged)
+    try:  # the header alone first, to read every column as text
+        names = pacsv.open_csv(path, parse_options=parse).schema.names
+    except pa.ArrowInvalid as exc:
+        if "Empty CSV file" in str(exc):
+            raise ValueError(f"{path}: empty file, expected a header with columns {list(required)}") from None
+        raise ValueError(f"{path}: {exc}") from None
+    header = [name.strip() for name in names]
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; the header has {header}")
+    ragged.clear()
+    table = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(use_threads=False),  # single-threaded, a ragged row knows its line number
+        parse_options=parse,
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+    )
+    if ragged:
+        bad = ragged[0]
+        raise ValueError(
+            f"{path}: line {bad.number}: {bad.actual_columns} fields, the header has {bad.expected_columns}"
+        )
+    return header, {name: [v.strip() for v in table.column(i).to_pylist()] for i, name in enumerate(header)}
 
 
-def _numbers(path: str | Path, rows: list[dict[str, str]], columns: Sequence[str]) -> np.ndarray:
-    """The given columns as floats [N, len(columns)]; a clear error naming file, line and column for bad values."""
-    out = np.zeros((len(rows), len(columns)), dtype=np.float64)
-    for i, row in enumerate(rows):
-        for j, name in enumerate(columns):
+def _numbers(path: str | Path, columns: dict[str, list[str]], names: Sequence[str]) -> np.ndarray:
+    """The named columns as floats [N, len(names)]; a clear error naming file, line and column for bad values."""
+    out = np.zeros((len(columns[names[0]]), len(names)), dtype=np.float64)
+    for j, name in enumerate(names):
+        for i, value in enumerate(columns[name]):
             try:
-                out[i, j] = float(row[name])
-            except (TypeError, ValueError):
-                raise ValueError(f"{path}: line {i + 2}: column {name!r} is not a number: {row[name]!r}") from None
+                out[i, j] = float(value)
+            except ValueError:
+                raise ValueError(f"{path}: line {i + 2}: column {name!r} is not a number: {value!r}") from None
     return out
 
 
@@ -184,14 +211,14 @@ def read_truth_csv(path: str | Path) -> TruthRows:
     A file without rows, or a row with a non-finite value, a frame index that is not one, or an empty box
     is an error naming the file and line: scoring against it would give figures that mean nothing.
     """
-    _, rows = _read_csv(path, TRUTH_COLUMNS)
-    if not rows:
+    _, columns = _read_csv(path, TRUTH_COLUMNS)
+    if not columns["identity"]:
         raise ValueError(f"{path}: no truth rows under the header")
-    values = _numbers(path, rows, ("frame_idx", *BOX_COLUMNS))
+    values = _numbers(path, columns, ("frame_idx", *BOX_COLUMNS))
     for i, row in enumerate(values):
         if problem := _truth_problem(row[0], row[1:]):
             raise ValueError(f"{path}: line {i + 2}: {problem}")
-    return TruthRows(values[:, 0], values[:, 1:], np.array([r["identity"] for r in rows], dtype=object))
+    return TruthRows(values[:, 0], values[:, 1:], np.array(columns["identity"], dtype=object))
 
 
 def read_predictions_csv(path: str | Path) -> PredictionRows:
@@ -199,10 +226,9 @@ def read_predictions_csv(path: str | Path) -> PredictionRows:
 
     ``timestamp`` is ignored and ``track_id`` is optional; an empty ``cluster_id`` means unclustered.
     """
-    header, rows = _read_csv(path, PREDICTION_COLUMNS)
-    values = _numbers(path, rows, ("frame_idx", *BOX_COLUMNS))
-    tracks = [r["track_id"] for r in rows] if "track_id" in header else None
-    return PredictionRows(values[:, 0], values[:, 1:], [r["cluster_id"] for r in rows], tracks)
+    _, columns = _read_csv(path, PREDICTION_COLUMNS)
+    values = _numbers(path, columns, ("frame_idx", *BOX_COLUMNS))
+    return PredictionRows(values[:, 0], values[:, 1:], columns["cluster_id"], columns.get("track_id"))
 
 
 # ------------------------------------------------------------------------------------------------ matching
@@ -255,54 +281,38 @@ def _harmonic(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
-def _entropy(counts: np.ndarray) -> float:
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log(p)).sum())
-
-
-def contingency(truth: Sequence[Hashable], clusters: Sequence[Hashable]) -> np.ndarray:
-    """Counts n(cluster, identity) [n_clusters, n_identities] of two labellings of the same items."""
-    y_codes = {label: k for k, label in enumerate(dict.fromkeys(truth))}
-    c_codes = {label: k for k, label in enumerate(dict.fromkeys(clusters))}
-    table = np.zeros((len(c_codes), len(y_codes)), dtype=np.float64)
-    np.add.at(table, ([c_codes[c] for c in clusters], [y_codes[y] for y in truth]), 1)
-    return table
-
-
-def nmi_from_table(table: np.ndarray) -> float:
-    """2 I(Y;C) / (H(Y) + H(C)); 1.0 when both partitions are a single block, 0.0 when only one is."""
-    if table.shape == (1, 1):
-        return 1.0
-    h_c, h_y = _entropy(table.sum(1)), _entropy(table.sum(0))
-    mutual = h_c + h_y - _entropy(table.ravel())
-    return max(0.0, 2 * mutual / (h_c + h_y))
-
-
-def _pairs(x: np.ndarray) -> float:
-    return float((x * (x - 1) / 2).sum())
+def _codes(labels: Sequence[Hashable]) -> np.ndarray:
+    """Integer codes 0, 1, ... in order of first appearance (labels may mix types, which sklearn cannot sort)."""
+    index: dict[Hashable, int] = {}
+    return np.array([index.setdefault(label, len(index)) for label in labels], dtype=np.int64)
 
 
 def cluster_scores(truth: Sequence[Hashable], clusters: Sequence[Hashable]) -> ClusterScores:
     """All partition figures of one labelling; give each unclustered item a label of its own before calling.
 
-    Pairwise precision (recall) with no predicted (true) same-cluster pair is vacuous and reported as 1.0.
+    NMI is 2 I(Y;C) / (H(Y) + H(C)) (arithmetic normalisation): 1.0 when both partitions are a single block,
+    0.0 when only one is. Pairwise precision (recall) with no predicted (true) same-cluster pair is vacuous
+    and reported as 1.0.
     """
     if len(truth) != len(clusters):
         raise ValueError(f"{len(truth)} true labels but {len(clusters)} cluster labels")
     n = len(truth)
     if n == 0:
         return ClusterScores(0, None, None, None, None, None, None, None, None, 0, 0, None)
-    table = contingency(truth, clusters)
+    y, c = _codes(truth), _codes(clusters)
+    table = contingency_matrix(y, c).T.astype(np.float64)
     per_cluster, per_identity = table.sum(1), table.sum(0)
     bp = float((table**2 / per_cluster[:, None]).sum() / n)
     br = float((table**2 / per_identity[None, :]).sum() / n)
-    together, pred_pairs, true_pairs = _pairs(table), _pairs(per_cluster), _pairs(per_identity)
-    pp = together / pred_pairs if pred_pairs > 0 else 1.0
-    pr = together / true_pairs if true_pairs > 0 else 1.0
+    # Ordered pairs, so each count is twice the unordered one; the ratios are the same.
+    (_, apart_joined), (split, together) = pair_confusion_matrix(y, c)
+    pred_pairs, true_pairs = together + apart_joined, together + split
+    pp = float(together / pred_pairs) if pred_pairs > 0 else 1.0
+    pr = float(together / true_pairs) if true_pairs > 0 else 1.0
     return ClusterScores(
         n_items=n,
         wcp=float(table.max(1).sum() / n),
-        nmi=nmi_from_table(table),
+        nmi=float(normalized_mutual_info_score(y, c, average_method="arithmetic")),
         bcubed_precision=bp,
         bcubed_recall=br,
         bcubed_f=_harmonic(bp, br),
