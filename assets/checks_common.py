@@ -14,15 +14,17 @@ from typing import Any
 import dagster as dg
 import numpy as np
 
-from vcn_assets.partitions import titles_partitions
+from vcn_assets.partitions import seasons_partitions, titles_partitions
 from vcn_resources.warehouse import Warehouse
-from videoclusternet.stages import stage
+from videoclusternet.stages import STAGE_NAMES, stage
 
 Rows = Mapping[str, np.ndarray]
 LISTED = 5  # ids quoted in a problem; the count says how many there are
 
 
-def title_check(asset: dg.AssetsDefinition, blocking: bool = True) -> Callable[[Callable], dg.AssetChecksDefinition]:
+def title_check(
+    asset: dg.AssetsDefinition, blocking: bool = True, partitions_def: dg.PartitionsDefinition = titles_partitions
+) -> Callable[[Callable], dg.AssetChecksDefinition]:
     """`dg.asset_check` on a per-title asset, evaluated per title partition. A failed blocking check is an
     error that stops the title's later stages in the run; a failed non-blocking one is a warning."""
 
@@ -30,9 +32,14 @@ def title_check(asset: dg.AssetsDefinition, blocking: bool = True) -> Callable[[
         # Partitioned checks are a preview in Dagster 1.13; without them a result would not name its title.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", dg.PreviewWarning)
-            return dg.asset_check(asset=asset, blocking=blocking, partitions_def=titles_partitions)(fn)
+            return dg.asset_check(asset=asset, blocking=blocking, partitions_def=partitions_def)(fn)
 
     return decorate
+
+
+def season_check(asset: dg.AssetsDefinition) -> Callable[[Callable], dg.AssetChecksDefinition]:
+    """`dg.asset_check` on a per-season asset, evaluated per season partition."""
+    return title_check(asset, blocking=True, partitions_def=seasons_partitions)
 
 
 def materialization_metadata(context: dg.AssetCheckExecutionContext) -> dict[str, Any]:
@@ -51,7 +58,7 @@ def report(
     as a failed stage does."""
     spec = context.check_specs[0]
     checked = spec.asset_key.to_user_string()
-    if problems and spec.blocking:
+    if problems and spec.blocking and checked in STAGE_NAMES:  # a title's stage: the title has failed
         warehouse.update_title(
             context.partition_key,
             context.run.run_id,
@@ -209,10 +216,12 @@ def adapted_embedding_problems(base_faces: np.ndarray, faces: np.ndarray, raw: n
 
 
 def assignment_problems(kept: np.ndarray, assignments: Rows, identities: Rows) -> list[str]:
-    """Every kept track has exactly one cluster and no other track has any; `identities` has one row per
-    cluster, counting its tracks."""
+    """Every kept track has exactly one row, with a cluster unless a correction set it aside (no cluster), and
+    no other track has any; `identities` has one row per cluster, counting its tracks."""
     problems = []
-    track, cluster = assignments["track"], assignments["cluster"]
+    clustered = ~np.isnan(assignments["cluster"].astype(np.float64))  # no cluster (NaN): a correction's doing
+    track = assignments["track"]
+    cluster = assignments["cluster"][clustered].astype(np.int64)
     ids, counts = np.unique(track, return_counts=True)
     if (counts > 1).any():
         problems.append(f"tracks with more than one cluster: {_some(ids[counts > 1])}")
@@ -222,19 +231,25 @@ def assignment_problems(kept: np.ndarray, assignments: Rows, identities: Rows) -
     extra = np.setdiff1d(track, kept)
     if len(extra):
         problems.append(f"clustered tracks that are not kept: {_some(extra)}")
-    clusters, sizes = np.unique(cluster, return_counts=True)
+    clusters, sizes = np.unique(cluster, return_counts=True)  # of the clustered tracks
     order = np.argsort(identities["cluster"])
     if not (
         np.array_equal(identities["cluster"][order], clusters) and np.array_equal(identities["tracks"][order], sizes)
     ):
-        problems.append("identities rows do not match the clusters of cluster_assignments")
+        problems.append("identities rows do not match the clusters of track_clusters")
     return problems
 
 
-def cooccurrence_problems(face_frame: np.ndarray, track_of: np.ndarray, assignments: Rows) -> list[str]:
-    """Tracks with faces on the same frame (two people on screen at once) never share a cluster."""
-    cluster_of = dict(zip(assignments["track"].tolist(), assignments["cluster"].tolist()))
+def cooccurrence_problems(
+    face_frame: np.ndarray, track_of: np.ndarray, assignments: Rows, joined: list[set[int]] = ()
+) -> list[str]:
+    """Tracks with faces on the same frame (two people on screen at once) never share a cluster, unless a
+    person's correction joined them (`joined`: sets of track ids it made one person: a mirror, a poster)."""
+    clusters = assignments["cluster"].astype(np.float64)
+    cluster_of = {t: int(c) for t, c in zip(assignments["track"].tolist(), clusters.tolist()) if c == c}  # not NaN
     face_cluster = np.array([cluster_of.get(t, -1) for t in track_of.tolist()], np.int64)
+    one = {t: min(group) for group in joined for t in group}  # the tracks a correction joined count as one
+    track_of = np.array([one.get(t, t) for t in track_of.tolist()], np.int64)
     seen = face_cluster >= 0
     # Distinct (frame, cluster, track); a (frame, cluster) seen with two tracks is two people in one cluster.
     triples = np.unique(np.stack([face_frame[seen], face_cluster[seen], track_of[seen]], axis=1), axis=0)

@@ -12,24 +12,13 @@ import dagster as dg
 
 from vcn_assets.checks_common import report, title_check
 from vcn_assets.identities import face_clusters
-from vcn_resources.evaluation import evaluate_title
+from vcn_resources.evaluation import evaluate_title, truth_file_for
 from vcn_resources.media import MediaLibrary
 from vcn_resources.warehouse import Warehouse
-from videoclusternet.video import VIDEO_EXTENSIONS
 
 # The product's quality targets on footage with ground truth; below them the check warns.
 TARGETS = {"face_bcubed_f": 0.95, "face_wcp": 0.97, "detection_recall": 0.9}
 CLUSTER_RATIO = (0.9, 1.3)
-
-
-def truth_file_for(video: Path) -> Path | None:
-    """The ground truth that sits next to a video, if any."""
-    own = video.with_name(f"{video.stem}.faces.csv")
-    if own.exists():
-        return own
-    shared = video.parent / "faces.csv"
-    videos = [p for p in video.parent.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS]
-    return shared if shared.exists() and len(videos) == 1 else None
 
 
 def shortfalls(figures: dict) -> list[str]:

@@ -16,6 +16,7 @@ from vcn_assets.checks_common import (
 )
 from vcn_assets.common import stage_version, title_asset, title_stage
 from vcn_assets.faces import face_embeddings
+from vcn_resources.corrections import title_constraints
 from vcn_resources.media import MediaLibrary
 from vcn_resources.results import (
     adapted_embeddings_current,
@@ -71,18 +72,25 @@ def face_clusters(
         embedded_faces, face_track, raw = stored_embeddings(warehouse, title, adapt)
         tracks = warehouse.rows("tracks", title)
         kept = tracks["track"][tracks["status"] == KEPT]
+        # People's corrections of the title's season that concern this title: what they set aside, and links.
+        corrections = title_constraints(warehouse, title)
+        set_aside = np.array([t for t in kept if (title, int(t)) in corrections.removed], np.int64)
+        kept = np.setdiff1d(kept, set_aside)
         detections = warehouse.rows("face_detections", title)
         track_of = warehouse.rows("face_track_members", title)["track"]
-        result = cluster_tracks(kept, face_track, raw, detections["frame"], track_of, clusterer)
+        result = cluster_tracks(
+            kept, face_track, raw, detections["frame"], track_of, clusterer, constraints=corrections, title=title
+        )
         model_version = warehouse.adapted_model(title).name if adapt else generic
+        why = [f"not a face (correction {corrections.removed[(title, int(t))]})" for t in set_aside]
         warehouse.write(
-            "cluster_assignments",
+            "track_clusters",
             title,
             {
-                "track": result.tracks,
-                "cluster": result.labels,
-                "clusterer": [clusterer.describe()] * len(kept),
-                "model_version": [model_version] * len(kept),
+                "track": np.concatenate([result.tracks, set_aside]),
+                "cluster": [*result.labels.tolist(), *[None] * len(set_aside)],
+                "clusterer": [clusterer.describe()] * len(kept) + why,
+                "model_version": [model_version] * (len(kept) + len(set_aside)),
             },
             context.run.run_id,
             stage_version(context),
@@ -100,6 +108,7 @@ def face_clusters(
             "identities": len(identities["cluster"]),
             "kept_tracks": len(kept),
             "cannot_link_pairs": result.cannot_link_pairs,
+            "set_aside_by_corrections": len(set_aside),
             "clusterer": clusterer.describe(),
             **cut_metadata(result.cut),
             "distance": result.loss,
@@ -126,9 +135,10 @@ def one_cluster_per_kept_track(
     and the tables hold the tracks and identities the materialisation reported."""
     title = context.partition_key
     tracks = warehouse.rows("tracks", title)
-    assignments, identities = warehouse.rows("cluster_assignments", title), warehouse.rows("identities", title)
+    assignments, identities = warehouse.rows("track_clusters", title), warehouse.rows("identities", title)
     problems = assignment_problems(tracks["track"][tracks["status"] == KEPT], assignments, identities)
-    counts = {"kept_tracks": len(assignments["track"]), "identities": len(identities["cluster"])}
+    clustered = int((~np.isnan(assignments["cluster"].astype(np.float64))).sum())  # not set aside by a correction
+    counts = {"kept_tracks": clustered, "identities": len(identities["cluster"])}
     problems += count_problems(materialization_metadata(context), counts)
     return report(context, warehouse, problems, identities=len(identities["cluster"]))
 
@@ -139,9 +149,11 @@ def cooccurring_tracks_apart(
 ) -> dg.AssetCheckResult:
     """Tracks with faces on the same frame, two people on screen at once, never share a cluster."""
     title = context.partition_key
+    joined = [{track for _, track in group} for group in title_constraints(warehouse, title).must_link]
     problems = cooccurrence_problems(
         warehouse.rows("face_detections", title)["frame"],
         warehouse.rows("face_track_members", title)["track"],
-        warehouse.rows("cluster_assignments", title),
+        warehouse.rows("track_clusters", title),
+        joined,
     )
     return report(context, warehouse, problems)

@@ -14,7 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vcn_resources.warehouse import Warehouse
+from videoclusternet.clustering import cooccurring_pairs
+from videoclusternet.linking import EpisodeIdentities
 from videoclusternet.pipeline import TitleFaces
+from videoclusternet.quality import KEPT
 from videoclusternet.types import FaceDetections, Shot
 
 # The faces artifact: each face's aligned crop (JPEG) and tracking descriptor, by face id.
@@ -109,7 +112,7 @@ def adapted_embeddings_current(warehouse: Warehouse, title: str) -> bool:
 
 def clustered_with_adapted_model(warehouse: Warehouse, title: str) -> bool:
     """Whether the title's current clusters were made from its adapted model's embeddings."""
-    used = warehouse.read_title("cluster_assignments", title)
+    used = warehouse.read_title("track_clusters", title)
     return bool(used) and used.column("model_version")[0].as_py() != generic_embedder(warehouse, title)
 
 
@@ -152,3 +155,41 @@ def summarise_identities(
     for face in sorted(pictures):  # in face order: the crops are read a row group at a time
         pictures[face].write_bytes(crops[face])
     return out
+
+
+def load_episode_identities(warehouse: Warehouse, title: str) -> EpisodeIdentities:
+    """A clustered title's kept tracks, their clusters, the generic model's embeddings of their faces (one
+    model for the whole season: a title's adapted model is its own) and the pairs of tracks seen together."""
+    clusters = warehouse.rows("track_clusters", title)
+    clustered = ~np.isnan(clusters["cluster"].astype(np.float64))  # a track a correction set aside has none
+    clusters = {k: v[clustered] for k, v in clusters.items()}
+    clusters["cluster"] = clusters["cluster"].astype(np.int64)
+    _, face_track, raw = stored_embeddings(warehouse, title, adapt=False)
+    embedded = np.isin(face_track, clusters["track"])
+    frame_of = warehouse.rows("face_detections", title)["frame"]
+    track_of = warehouse.rows("face_track_members", title)["track"]
+    kept = np.isin(track_of, clusters["track"])
+    return EpisodeIdentities(
+        title,
+        clusters["track"],
+        clusters["cluster"],
+        face_track[embedded],
+        raw[embedded],
+        cooccurring_pairs(frame_of[kept], track_of[kept]),
+    )
+
+
+def kept_faces(warehouse: Warehouse, title: str) -> dict[str, np.ndarray]:
+    """The faces of a title's kept tracks: face id, track, frame, timestamp and box (x1, y1, x2, y2)."""
+    detections = warehouse.rows("face_detections", title)
+    track_of = warehouse.rows("face_track_members", title)["track"]
+    tracks = warehouse.rows("tracks", title)
+    keep = np.isin(track_of, tracks["track"][tracks["status"] == KEPT])
+    boxes = np.stack([detections[k] for k in ("x1", "y1", "x2", "y2")], axis=1) if len(track_of) else np.zeros((0, 4))
+    return {
+        "face": detections["face"][keep],
+        "track": track_of[keep],
+        "frame": detections["frame"][keep],
+        "timestamp": detections["timestamp"][keep],
+        "box": boxes[keep],
+    }

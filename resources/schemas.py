@@ -1,4 +1,5 @@
-"""Columns of every table the product writes. One Parquet file per (table, title) holds the rows."""
+"""Columns of every table the product writes. One Parquet file per (table, title) holds a title's rows, and one
+per (table, season) a season's; a table's first column names which it is keyed by."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from videoclusternet.stages import STAGE_NAMES
 _LINEAGE = [("run_id", pa.string()), ("code_version", pa.string())]
 
 
-def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
-    return pa.schema([("title", pa.string()), *fields, *_LINEAGE])
+def _schema(*fields: tuple[str, pa.DataType], key: str = "title") -> pa.Schema:
+    return pa.schema([(key, pa.string()), *fields, *_LINEAGE])
 
 
 TABLES: dict[str, pa.Schema] = {
@@ -87,7 +88,8 @@ TABLES: dict[str, pa.Schema] = {
         ("links_rejected_by_cooccurrence", pa.int64()),
         ("adaptation_seconds", pa.float64()),
     ),
-    "cluster_assignments": _schema(
+    # Users query the view `cluster_assignments`, which adds each track's season person.
+    "track_clusters": _schema(
         ("track", pa.int64()),
         ("cluster", pa.int64()),
         ("clusterer", pa.string()),
@@ -103,6 +105,65 @@ TABLES: dict[str, pa.Schema] = {
         ("crop_path", pa.string()),
     ),
 }
+
+# A season's persons (`season_cast`): the identities of its episodes linked across the season.
+TABLES["season_persons"] = _schema(
+    ("person_id", pa.string()),
+    ("name", pa.string()),
+    ("kind", pa.string()),  # recurring (in two or more episodes) or guest (in one)
+    ("episodes", pa.int64()),
+    ("tracks", pa.int64()),
+    ("faces", pa.int64()),
+    ("screen_seconds", pa.float64()),
+    ("first_title", pa.string()),
+    ("first_seen_s", pa.float64()),
+    ("last_title", pa.string()),
+    ("last_seen_s", pa.float64()),
+    ("crop_path", pa.string()),
+    key="season",
+)
+# Per person and episode cluster: where the person appears.
+TABLES["person_appearances"] = _schema(
+    ("person_id", pa.string()),
+    ("title", pa.string()),
+    ("cluster", pa.int64()),
+    ("tracks", pa.int64()),
+    ("faces", pa.int64()),
+    ("seconds", pa.float64()),
+    ("first_seen_s", pa.float64()),
+    ("last_seen_s", pa.float64()),
+    key="season",
+)
+# Per kept track of the season's episodes: its person.
+TABLES["person_tracks"] = _schema(
+    ("title", pa.string()), ("track", pa.int64()), ("person_id", pa.string()), key="season"
+)
+# Appended to: every person id that appeared, ended or moved, and why.
+TABLES["person_id_changes"] = _schema(
+    ("old_person_id", pa.string()),
+    ("new_person_id", pa.string()),
+    ("reason", pa.string()),
+    ("changed_at", pa.timestamp("s", tz="UTC")),
+    key="season",
+)
+
+# Appended to: people's corrections of a season's cast (`vcn merge`, the review page...), one row each.
+TABLES["correction_log"] = _schema(
+    ("correction_id", pa.int64()),
+    ("verb", pa.string()),
+    ("arguments", pa.string()),  # JSON: the persons and tracks named, with the anchors of their tracks
+    ("who", pa.string()),
+    ("created_at", pa.timestamp("s", tz="UTC")),
+    key="season",
+)
+# Per correction, as the season's latest linking found it: whether it applies, and the run that first applied it.
+TABLES["correction_status"] = _schema(
+    ("correction_id", pa.int64()),
+    ("applies", pa.bool_()),
+    ("reason", pa.string()),  # why it no longer applies
+    ("first_applied_run_id", pa.string()),
+    key="season",
+)
 
 # What an evaluation scored, and when: the columns both evaluation tables start with.
 _EVALUATED = (
@@ -147,11 +208,24 @@ TABLES["evaluation_identities"] = _schema(
 VIEWS: dict[str, str] = {
     "detections": """
         SELECT d.title, d.face, d.frame, d.timestamp, d.x1, d.y1, d.x2, d.y2, d.landmarks, d.score,
-               d.size_px, d.sharpness, m.track, t.status AS track_status, c.cluster
+               d.size_px, d.sharpness, m.track, t.status AS track_status, c.cluster, p.person_id
         FROM face_detections d
         LEFT JOIN face_track_members m USING (title, face)
         LEFT JOIN tracks t USING (title, track)
-        LEFT JOIN cluster_assignments c USING (title, track)
+        LEFT JOIN track_clusters c USING (title, track)
+        LEFT JOIN person_tracks p USING (title, track)
+    """,
+    # Every correction with where it stands: applied (and by which run first), undone, or no longer applying.
+    "corrections": """
+        SELECT l.season AS scope, l.correction_id AS id, l.verb, l.arguments, l.created_at, l.who,
+               s.first_applied_run_id AS applied_by_run, s.applies, s.reason,
+               EXISTS (SELECT 1 FROM correction_log u WHERE u.verb = 'undo' AND u.season = l.season
+                       AND CAST(u.arguments->>'correction' AS BIGINT) = l.correction_id) AS undone
+        FROM correction_log l LEFT JOIN correction_status s USING (season, correction_id)
+    """,
+    # Per kept track: its cluster in the title, and its person in the season.
+    "cluster_assignments": """
+        SELECT c.*, p.person_id FROM track_clusters c LEFT JOIN person_tracks p USING (title, track)
     """,
     # One row per episode of a series season (`show.s01e03` -> season `show.s01`); GROUP BY season rolls it up.
     "season_summary": """
@@ -178,29 +252,34 @@ VIEWS: dict[str, str] = {
         SELECT i.title, i.cluster,
                row_number() OVER (PARTITION BY i.title ORDER BY i.screen_seconds DESC, i.cluster) AS screen_rank,
                i.tracks, i.faces, i.screen_seconds, i.first_seen_s, i.last_seen_s, i.crop_path,
-               c.clusterer, c.model_version, i.run_id
+               c.clusterer, c.model_version, i.run_id, a.person_id, sp.name
         FROM identities i
         LEFT JOIN (
             SELECT title, cluster, any_value(clusterer) AS clusterer, any_value(model_version) AS model_version
-            FROM cluster_assignments GROUP BY title, cluster
+            FROM track_clusters GROUP BY title, cluster
         ) c USING (title, cluster)
+        LEFT JOIN person_appearances a USING (title, cluster)
+        LEFT JOIN season_persons sp ON sp.season = a.season AND sp.person_id = a.person_id
     """,
     # Per person per episode: series and season from the title key (`show.s01e03`: `show`, `show.s01`; NULL
     # season for a film), and the person's share of all the title's on-screen face time.
     "screen_time": """
-        SELECT split_part(title, '.', 1) AS series,
-               NULLIF(regexp_extract(title, '^(.+[.]s[0-9]+)', 1), '') AS season,
-               title, cluster, screen_seconds,
-               screen_seconds / NULLIF(sum(screen_seconds) OVER (PARTITION BY title), 0) AS share
-        FROM identities
+        SELECT split_part(i.title, '.', 1) AS series,
+               NULLIF(regexp_extract(i.title, '^(.+[.]s[0-9]+)', 1), '') AS season,
+               i.title, i.cluster, a.person_id, sp.name, i.screen_seconds,
+               i.screen_seconds / NULLIF(sum(i.screen_seconds) OVER (PARTITION BY i.title), 0) AS share
+        FROM identities i
+        LEFT JOIN person_appearances a USING (title, cluster)
+        LEFT JOIN season_persons sp ON sp.season = a.season AND sp.person_id = a.person_id
     """,
     # Pairs of people (a < b) with tracks in the same shot of a title.
     "cooccurrence": """
         WITH present AS (
-            SELECT DISTINCT t.title, t.shot, c.cluster
+            SELECT DISTINCT t.title, t.shot, c.cluster, c.person_id
             FROM tracks t JOIN cluster_assignments c USING (title, track)
         )
-        SELECT a.title, a.cluster AS cluster_a, b.cluster AS cluster_b, count(*) AS shots_together,
+        SELECT a.title, a.cluster AS cluster_a, b.cluster AS cluster_b, any_value(a.person_id) AS person_a,
+               any_value(b.person_id) AS person_b, count(*) AS shots_together,
                sum(s.end_s - s.start_s) AS shot_seconds_together
         FROM present a
         JOIN present b ON a.title = b.title AND a.shot = b.shot AND a.cluster < b.cluster

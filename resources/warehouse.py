@@ -34,9 +34,13 @@ from videoclusternet.stages import STAGE_NAMES
 log = logging.getLogger(__name__)
 EMPTY_FILE = "_empty.parquet"  # zero rows, so a table with no title yet still has its columns
 # Appended to, never replaced: a title's evaluations over time.
-HISTORY_TABLES = ("evaluations", "evaluation_identities")
+HISTORY_TABLES = ("evaluations", "evaluation_identities", "person_id_changes", "correction_log")
+# Tables keyed by season (`season_cast` writes them), not by title.
+SEASON_TABLES = [name for name, schema in TABLES.items() if schema.names[0] == "season"]
 # What a title's stages made from its video, in pipeline order; `titles` and the history tables are not.
-RESULT_TABLES = [name for name in TABLES if name not in ("titles", *HISTORY_TABLES)]
+RESULT_TABLES = [name for name in TABLES if name not in ("titles", *HISTORY_TABLES, *SEASON_TABLES)]
+# Tables renamed since a home was made: old folder -> new (ensure_layout moves them).
+_RENAMED = {"cluster_assignments": "track_clusters"}
 # The columns of a title's `titles` row that describe its video and its stages' work, not the title itself.
 _TITLE_OWN = {"title", "path", "content_sha256", "status", "stage", "error", "updated_at", "run_id", "code_version"}
 TITLE_RESULT_FIELDS = [name for name in TABLES["titles"].names if name not in _TITLE_OWN]
@@ -165,6 +169,12 @@ class Warehouse:
     def db_path(self) -> Path:
         return self.home / "vcn.duckdb"
 
+    def season_dir(self, season: str) -> Path:
+        """Per-season files that are not tables: the faces of each person, for the next linking to match."""
+        path = self.home / "seasons" / season
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def title_dir(self, title: str) -> Path:
         """Per-title files that are not tables: aligned crops, embeddings, representative faces."""
         path = self.home / "titles" / title
@@ -172,15 +182,16 @@ class Warehouse:
         return path
 
     def write(
-        self, table: str, title: str, columns: dict[str, Any], run_id: str, code_version: str, append: bool = False
+        self, table: str, key: str, columns: dict[str, Any], run_id: str, code_version: str, append: bool = False
     ) -> int:
-        """Replace `title`'s rows of `table` with `columns` (equal-length lists/arrays), or with `append`
-        add them beside the earlier ones (history tables). Returns the row count."""
+        """Replace the rows of `table` for `key` (a title, or a season for a season table) with `columns`
+        (equal-length lists/arrays), or with `append` add them beside the earlier ones (history tables).
+        Returns the row count."""
         schema = TABLES[table]
         n = len(next(iter(columns.values()))) if columns else 0
-        data = {"title": [title] * n, "run_id": [run_id] * n, "code_version": [code_version] * n, **columns}
+        data = {schema.names[0]: [key] * n, "run_id": [run_id] * n, "code_version": [code_version] * n, **columns}
         arrays = [pa.array(data[f.name], type=f.type) if f.name in data else pa.nulls(n, f.type) for f in schema]
-        name = f"{title}.{uuid.uuid4().hex[:12]}" if append else title
+        name = f"{key}.{uuid.uuid4().hex[:12]}" if append else key
         write_parquet_atomic(pa.Table.from_arrays(arrays, schema=schema), self.root / table / f"{name}.parquet")
         return n
 
@@ -303,6 +314,9 @@ class Warehouse:
         (self.root / "titles" / f"{title}.parquet").unlink(missing_ok=True)
 
     def ensure_layout(self) -> None:
+        for old, new in _RENAMED.items():
+            if (self.root / old).is_dir() and not (self.root / new).exists():
+                os.replace(self.root / old, self.root / new)
         for name, schema in TABLES.items():
             empty = self.root / name / EMPTY_FILE
             if not empty.exists() or pq.read_schema(empty) != schema:

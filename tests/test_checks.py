@@ -23,6 +23,7 @@ CHECKS = {
     "adapted_model": {"adapted_model_registered"},
     "adapted_embeddings": {"adapted_embeddings_complete"},
     "face_clusters": {"one_cluster_per_kept_track", "cooccurring_tracks_apart", "face_clusters_match_truth"},
+    "season_cast": {"every_kept_track_has_one_person"},
 }
 WARNINGS = {"title_has_faces", "face_clusters_match_truth"}  # non-blocking: they warn, nothing downstream waits
 
@@ -31,7 +32,7 @@ WARNINGS = {"title_has_faces", "face_clusters_match_truth"}  # non-blocking: the
 def rows(processed):
     """The processed clip's rows, table by table; tests break copies of them."""
     warehouse = Warehouse(processed.home)
-    tables = ("titles", "frames", "shots", "face_detections", "face_track_members", "tracks", "cluster_assignments")
+    tables = ("titles", "frames", "shots", "face_detections", "face_track_members", "tracks", "track_clusters")
     return {t: warehouse.rows(t, TITLE) for t in (*tables, "identities")}
 
 
@@ -51,11 +52,15 @@ def test_every_asset_has_its_checks_and_blocking_ones_are_errors():
 
 def test_checks_ran_and_passed_in_vcn_run(processed):
     """`vcn run` (the fixture) evaluated every check on the clip, per title partition, and all passed."""
+    events = []
     with dg.DagsterInstance.from_config(str(processed.home / "dagster")) as instance:
-        latest = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("face_clusters"), asset_partitions=[TITLE]), limit=1
-        ).records[0]
-        events = instance.all_logs(latest.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        # The title's stages run in one run; its season's cast (a title without an episode number is a season of
+        # its own) in another, asked for once the clusters are done.
+        for asset in ("face_clusters", "season_cast"):
+            latest = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[TITLE]), limit=1
+            ).records[0]
+            events += instance.all_logs(latest.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     evaluations = [e.dagster_event.asset_check_evaluation_data for e in events]
     ran = {}
     for ev in evaluations:
@@ -71,9 +76,9 @@ def test_sound_rows_have_no_problems(rows):
     assert rules.box_problems(rows["face_detections"], width, height, rows["frames"]["frame"]) == []
     frame = rows["face_detections"]["frame"]
     assert rules.track_problems(frame, rows["face_track_members"], rows["tracks"], rows["shots"]) == []
-    assert rules.cooccurrence_problems(frame, rows["face_track_members"]["track"], rows["cluster_assignments"]) == []
+    assert rules.cooccurrence_problems(frame, rows["face_track_members"]["track"], rows["track_clusters"]) == []
     kept = rows["tracks"]["track"][rows["tracks"]["status"] == "kept"]
-    assert rules.assignment_problems(kept, rows["cluster_assignments"], rows["identities"]) == []
+    assert rules.assignment_problems(kept, rows["track_clusters"], rows["identities"]) == []
 
 
 def test_box_outside_the_frame_or_bad_landmarks(rows):
@@ -117,7 +122,7 @@ def test_track_across_a_cut_and_two_faces_on_one_frame(rows):
 
 
 def test_cooccurring_tracks_in_one_cluster(rows):
-    tracks, assignments = rows["tracks"], _copy(rows["cluster_assignments"])
+    tracks, assignments = rows["tracks"], _copy(rows["track_clusters"])
     # A shot with two people on screen at once: put their tracks in one cluster.
     shots, counts = np.unique(tracks["shot"], return_counts=True)
     together = tracks["track"][tracks["shot"] == shots[counts == 2][0]]
@@ -130,11 +135,11 @@ def test_cooccurring_tracks_in_one_cluster(rows):
 
 def test_kept_track_without_a_cluster_and_counts_off_the_metadata(rows):
     kept = rows["tracks"]["track"][rows["tracks"]["status"] == "kept"]
-    dropped = rows["cluster_assignments"]["track"][0]
-    assignments = {k: v[1:] for k, v in rows["cluster_assignments"].items()}
+    dropped = rows["track_clusters"]["track"][0]
+    assignments = {k: v[1:] for k, v in rows["track_clusters"].items()}
     problems = rules.assignment_problems(kept, assignments, rows["identities"])
     assert f"kept tracks without a cluster: 1 ({dropped})" in problems
-    assert "identities rows do not match the clusters of cluster_assignments" in problems
+    assert "identities rows do not match the clusters of track_clusters" in problems
     faces = len(rows["face_detections"]["face"])
     assert rules.count_problems({"faces": faces}, {"faces": faces}) == []
     assert rules.count_problems({"faces": faces + 1}, {"faces": faces, "tracks": 3}) == [

@@ -105,4 +105,4 @@ def test_reading_commands_load_neither_dagster_nor_a_model_runtime(tmp_path: Pat
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     loaded = set(json.loads(run.stdout.splitlines()[-1]))
     assert not loaded & {"torch", "onnxruntime", "dagster", "mlflow", "cv2", "insightface"}
-    assert "vcn export: title 'nosuch' is unknown" in run.stderr
+    assert "vcn export: 'nosuch' is neither a title nor a season" in run.stderr

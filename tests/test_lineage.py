@@ -21,7 +21,7 @@ WRITER = {  # table -> the asset that writes it
     "tracks": "face_tracks",
     "track_embeddings": "face_embeddings",
     "adapted_models": "adapted_model",
-    "cluster_assignments": "face_clusters",
+    "track_clusters": "face_clusters",
     "identities": "face_clusters",
 }
 CODE_VERSIONS = {key.to_user_string(): v for a in all_assets for key, v in a.code_versions_by_key.items()}

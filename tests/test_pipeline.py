@@ -125,7 +125,12 @@ def test_rerun_replaces_rows(home_env):
 
 def test_export_contract(home_env, tmp_path):
     rows = scorer_rows(Warehouse(home_env.home).connect(), TITLE)
-    assert rows and list(rows[0]) == ["frame_idx", "timestamp", "x1", "y1", "x2", "y2", "track_id", "cluster_id"]
+    columns = ["frame_idx", "timestamp", "x1", "y1", "x2", "y2", "track_id", "cluster_id", "person_id"]
+    assert rows and list(rows[0]) == columns  # person_id last: the season's person (a film is its own season)
+    assert all((r["person_id"] is None) == (r["cluster_id"] is None) for r in rows)
+    assert {r["person_id"] for r in rows if r["person_id"]} and all(
+        r["person_id"].startswith(f"{TITLE}/p") for r in rows if r["person_id"]
+    )
     out = tmp_path / "pred.csv"
     subprocess.run([sys.executable, "-m", "vcn_dagster.cli", "export", TITLE, "--out", str(out)], check=True)
     with open(out) as fh:
@@ -228,7 +233,8 @@ def test_truth_next_to_the_video_is_checked_on_every_run(home_env):
 
 
 def test_truth_is_found_beside_its_video_only(tmp_path):
-    from vcn_assets.evaluation import shortfalls, truth_file_for
+    from vcn_assets.evaluation import shortfalls
+    from vcn_resources.evaluation import truth_file_for
 
     folder = tmp_path / "clips"
     folder.mkdir()
@@ -305,6 +311,7 @@ def test_recluster_refuses_unknown_titles_misplaced_thresholds_and_a_missing_ada
 def test_titles_lists_the_home_and_delete_forgets_a_title_but_not_the_others(home_copy, capsys):
     from vcn_dagster.cli import main
     from vcn_resources.schemas import TABLES
+    from vcn_resources.warehouse import SEASON_TABLES
 
     con = Warehouse(home_copy).connect()
     people = con.execute("SELECT count(*) FROM identities WHERE title = ?", [TITLE]).fetchone()[0]
@@ -316,8 +323,14 @@ def test_titles_lists_the_home_and_delete_forgets_a_title_but_not_the_others(hom
 
     main(["delete", TITLE])
     con = Warehouse(home_copy).connect()
-    left = {t: con.execute(f"SELECT count(*) FROM {t} WHERE title = ?", [TITLE]).fetchone()[0] for t in TABLES}
-    assert left == dict.fromkeys(TABLES, 0)  # evaluations and the titles row included
+    by_title = [t for t in TABLES if t not in SEASON_TABLES]
+    left = {t: con.execute(f"SELECT count(*) FROM {t} WHERE title = ?", [TITLE]).fetchone()[0] for t in by_title}
+    assert left == dict.fromkeys(by_title, 0)  # evaluations and the titles row included
+    # The title was a season of its own: its cast is linked again, from no episodes; the id history stays.
+    cast = ("season_persons", "person_appearances", "person_tracks")
+    assert {t: con.execute(f"SELECT count(*) FROM {t} WHERE season = ?", [TITLE]).fetchone()[0] for t in cast} == (
+        dict.fromkeys(cast, 0)
+    )
     assert con.execute("SELECT count(*) FROM titles").fetchone()[0] == len(listed) - 1
     assert not (home_copy / "titles" / TITLE).exists() and not (home_copy / "media" / f"{TITLE}.json").exists()
     assert not dg.DagsterInstance.get().has_dynamic_partition("titles", TITLE)

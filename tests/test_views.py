@@ -52,13 +52,17 @@ def test_screen_time_shares_and_series_keys(con):
         "CREATE TABLE identities AS SELECT * FROM (VALUES ('show.s01e03', 0, 3.0), ('show.s01e03', 1, 1.0), "
         "('show.s02', 0, 2.0)) t(title, cluster, screen_seconds)"
     )
+    mem.execute("CREATE TABLE person_appearances (season TEXT, person_id TEXT, title TEXT, cluster BIGINT)")
+    mem.execute("INSERT INTO person_appearances VALUES ('show.s01', 'show.s01/p0001', 'show.s01e03', 1)")
+    mem.execute("CREATE TABLE season_persons (season TEXT, person_id TEXT, name TEXT)")
+    mem.execute("INSERT INTO season_persons VALUES ('show.s01', 'show.s01/p0001', 'Ann')")
     rows = mem.execute(
-        f"SELECT series, season, title, cluster, share FROM ({VIEWS['screen_time']}) ORDER BY ALL"
+        f"SELECT series, season, title, cluster, person_id, name, share FROM ({VIEWS['screen_time']}) ORDER BY ALL"
     ).fetchall()
     assert rows == [
-        ("show", "show.s01", "show.s01e03", 0, 0.75),
-        ("show", "show.s01", "show.s01e03", 1, 0.25),
-        ("show", "show.s02", "show.s02", 0, 1.0),
+        ("show", "show.s01", "show.s01e03", 0, None, None, 0.75),
+        ("show", "show.s01", "show.s01e03", 1, "show.s01/p0001", "Ann", 0.25),
+        ("show", "show.s02", "show.s02", 0, None, None, 1.0),
     ]
 
 

@@ -2,7 +2,8 @@
 with its own stages (adaptation's too, for a title registered adapted).
 
 With a Dagster webserver reachable the backfill is launched there (GraphQL `launchPartitionBackfill`)
-and its daemon runs it. Without one the titles run here, one after the other, each run tagged with the
+and its daemon runs it; the season cast sensor links the season as its episodes finish. Without one the titles
+run here, then the season's cast, one after the other, each run tagged with the
 season and one backfill id (`vcn/backfill`), so Runs filtered by that tag show them together. Only public
 Dagster APIs: GraphQL, run tags, `execute_in_process`.
 """
@@ -17,8 +18,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from vcn_assets.partitions import titles_partitions
-from vcn_dagster.jobs import adapted_title_pipeline_job, pipeline_job_name, stage_keys, title_pipeline_job
+from vcn_assets.partitions import seasons_partitions, titles_partitions
+from vcn_dagster.jobs import (
+    adapted_title_pipeline_job,
+    pipeline_job_name,
+    season_cast_job,
+    stage_keys,
+    title_pipeline_job,
+)
 from vcn_resources.media import MediaLibrary
 from videoclusternet.titles import season_of, validate_season_key
 
@@ -43,6 +50,7 @@ class SeasonBackfill:
     titles: list[str]
     where: str
     outcome: dict[str, bool] = field(default_factory=dict)
+    cast_linked: bool | None = None  # run here: whether the season's cast was linked afterwards
 
 
 def season_titles(instance: dg.DagsterInstance, season: str) -> list[str]:
@@ -108,7 +116,7 @@ def run_in_process(instance: dg.DagsterInstance, home: Path, season: str, adapts
     from vcn_dagster.definitions import all_assets, all_checks, build_resources
 
     # With this home's resources, whatever home the module-level `defs` was built for.
-    jobs = [title_pipeline_job, adapted_title_pipeline_job]
+    jobs = [title_pipeline_job, adapted_title_pipeline_job, season_cast_job]
     defs = dg.Definitions(assets=all_assets, asset_checks=all_checks, jobs=jobs, resources=build_resources(home))
     backfill_id = f"season-{uuid.uuid4().hex[:8]}"
     tags = {SEASON_TAG: season, BACKFILL_TAG: backfill_id, "vcn/launched_by": "vcn backfill-season"}
@@ -122,7 +130,13 @@ def run_in_process(instance: dg.DagsterInstance, home: Path, season: str, adapts
             raise_on_error=False,
         )
         outcome[title] = result.success
-    return SeasonBackfill(backfill_id, season, list(adapts), where="in process", outcome=outcome)
+    # The last step: the season's cast, from the episodes that finished.
+    if not instance.has_dynamic_partition(seasons_partitions.name, season):
+        instance.add_dynamic_partitions(seasons_partitions.name, [season])
+    linked = defs.resolve_job_def(season_cast_job.name).execute_in_process(
+        partition_key=season, instance=instance, tags=tags, raise_on_error=False
+    )
+    return SeasonBackfill(backfill_id, season, list(adapts), "in process", outcome, linked.success)
 
 
 def launch_season_backfill(

@@ -85,21 +85,20 @@ def cluster(title: str, clusterer: str, threshold: float | None, adapt: bool | N
 
 
 @cli.command()
-@click.argument("title")
+@click.argument("key")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 @click.option("--out", type=click.Path(path_type=Path))
-def export(title: str, fmt: str, out: Path | None) -> None:
-    """One row per detected face, as CSV or JSON."""
-    from vcn_dagster.operations import known_title_warehouse
-    from vcn_resources.exports import EXPORT_COLUMNS, scorer_rows
+def export(key: str, fmt: str, out: Path | None) -> None:
+    """One row per detected face of a title (KEY: show.s01e03) or of every episode of a season (show.s01)."""
+    from vcn_dagster.operations import export_rows
 
-    rows = scorer_rows(known_title_warehouse(title).connect(), title)
+    columns, rows = export_rows(key)
     stream = open(out, "w", newline="") if out else sys.stdout
     try:
         if fmt == "json":
             json.dump(rows, stream)
         else:
-            writer = csv.DictWriter(stream, EXPORT_COLUMNS)
+            writer = csv.DictWriter(stream, columns)
             writer.writeheader()
             for row in rows:
                 writer.writerow(
@@ -113,21 +112,20 @@ def export(title: str, fmt: str, out: Path | None) -> None:
 
 
 @cli.command()
-@click.argument("title")
-@click.option("--truth", type=click.Path(path_type=Path), required=True, help="CSV: frame_idx,x1,y1,x2,y2,identity")
+@click.argument("key")
+@click.option(
+    "--truth",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="CSV: frame_idx,x1,y1,x2,y2,identity. For a season: a folder of them, or one per episode (repeat the "
+    "option), named like the episode's video (Show.S01E02.faces.csv); default: the truth beside each video",
+)
 @click.option("--iou", type=float, default=0.4, show_default=True)
-def evaluate(title: str, truth: Path, iou: float) -> None:
-    """Score a title against ground truth and keep the figures."""
-    from vcn_dagster.operations import OperationError, known_title_warehouse
-    from vcn_resources.evaluation import evaluate_title
+def evaluate(key: str, truth: tuple[Path, ...], iou: float) -> None:
+    """Score a title (or a season's persons, across its episodes) against ground truth and keep the figures."""
+    from vcn_dagster.operations import evaluate_key
 
-    warehouse = known_title_warehouse(title)
-    try:
-        evaluation = evaluate_title(warehouse, title, truth, "vcn evaluate", iou)
-    except (ValueError, OSError) as exc:  # the truth file or the title is unfit: say which and why
-        raise OperationError(str(exc)) from None
-    warehouse.sync_views()
-    _print_evaluation(evaluation)
+    _print_evaluation(evaluate_key(key, list(truth), iou))
 
 
 @cli.command()
@@ -225,8 +223,144 @@ def backfill_season(season: str, url: str, in_process: bool) -> int:
         for title in launched.titles:
             state = ("done" if launched.outcome[title] else "FAILED") if title in launched.outcome else "requested"
             click.echo(f"  {title}: {state}")
+        if launched.cast_linked is not None:
+            click.echo(f"  season cast: {'linked' if launched.cast_linked else 'FAILED'}")
     click.echo("see it in `vcn ui`: Runs -> Backfills (or Runs filtered by the tag vcn/backfill, for one run here)")
     return 0 if all(ok for launched in backfills for ok in launched.outcome.values()) else 1
+
+
+@cli.command()
+@click.argument("key")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def people(key: str, fmt: str) -> None:
+    """The persons of a season (KEY: show.s01), or those of one title (show.s01e03): id, name, screen time."""
+    from vcn_dagster.operations import people as cast
+
+    persons = cast(key)
+    if fmt == "json":
+        click.echo(json.dumps(persons, default=str))
+        return
+    click.echo("person_id\tname\tkind\tepisodes\ttracks\tfaces\tseconds")
+    for p in persons:
+        click.echo(
+            f"{p['person_id']}\t{p['name'] or ''}\t{p['kind']}\t{p['episodes']}\t{len(p['tracks'])}\t{p['faces']}"
+            f"\t{p['seconds']:.1f}"
+        )
+
+
+def _corrected(key: str, verb: str, **arguments) -> None:
+    from vcn_dagster.operations import correct
+
+    number = correct(key, verb, **arguments)
+    click.echo(f"correction {number} ({verb.replace('_', '-')}) applied; `vcn undo {key} {number}` takes it back")
+
+
+@cli.command()
+@click.argument("key")
+@click.argument("person")
+@click.argument("name")
+def name(key: str, person: str, name: str) -> None:
+    """Name a person (PERSON: p0007 or show.s01/p0007); the name follows the person through re-runs."""
+    _corrected(key, "name", persons=[person], name=name)
+
+
+@cli.command()
+@click.argument("key")
+@click.argument("persons", nargs=-1, required=True)
+def merge(key: str, persons: tuple[str, ...]) -> None:
+    """Merge persons: they are one person from now on."""
+    _corrected(key, "merge", persons=list(persons))
+
+
+@cli.command()
+@click.argument("key")
+@click.argument("title")
+@click.argument("track", type=int)
+@click.argument("person")
+def move(key: str, title: str, track: int, person: str) -> None:
+    """Move a track to another person, or to a new one (PERSON: new)."""
+    _corrected(key, "move", title=title, track=track, to=person)
+
+
+@cli.command("not-a-face")
+@click.argument("key")
+@click.argument("title")
+@click.argument("track", type=int)
+def not_a_face(key: str, title: str, track: int) -> None:
+    """Set a track aside: it is not a face."""
+    _corrected(key, "not_a_face", title=title, track=track)
+
+
+def _answer(key: str, verb: str, person_a: str, person_b: str | None, track: tuple[str, int] | None) -> None:
+    if (person_b is None) == (track is None):
+        raise click.UsageError("give a second person, or --track TITLE TRACK (is this track PERSON_A's?)")
+    if track:
+        _corrected(key, verb, persons=[person_a], title=track[0], track=track[1])
+    else:
+        _corrected(key, verb, persons=[person_a, person_b])
+
+
+_TRACK = click.option("--track", type=(str, int), help="TITLE TRACK: the question was about this track of PERSON_A")
+
+
+@cli.command()
+@click.argument("key")
+@click.argument("person_a")
+@click.argument("person_b", required=False)
+@_TRACK
+def confirm(key: str, person_a: str, person_b: str | None, track: tuple[str, int] | None) -> None:
+    """Answer a suggested question yes: the two persons (or the track and PERSON_A) are one person."""
+    _answer(key, "confirm", person_a, person_b, track)
+
+
+@cli.command()
+@click.argument("key")
+@click.argument("person_a")
+@click.argument("person_b", required=False)
+@_TRACK
+def reject(key: str, person_a: str, person_b: str | None, track: tuple[str, int] | None) -> None:
+    """Answer a suggested question no: two people (the track is moved out of PERSON_A)."""
+    _answer(key, "reject", person_a, person_b, track)
+
+
+@cli.command()
+@click.argument("key")
+@click.option("--limit", type=int, default=10, show_default=True)
+def questions(key: str, limit: int) -> None:
+    """The questions worth answering first (then `vcn confirm` or `vcn reject`)."""
+    from vcn_dagster.operations import questions as suggested
+
+    click.echo("question\tlikelihood\tworth")
+    for q in suggested(key, limit):
+        asked = (
+            f"same person? {q['person_a']} {q['person_b']}"
+            if q["kind"] == "pair"
+            else f"is track {q['track'][0]} {q['track'][1]} {q['person_a']}?"
+        )
+        click.echo(f"{asked}\t{q['likelihood']:.2f}\t{q['worth']:.0f}")
+
+
+@cli.command("corrections")
+@click.argument("key")
+def list_corrections(key: str) -> None:
+    """The season's corrections, with their ids (for `vcn undo`) and whether each applies."""
+    from vcn_dagster.operations import corrections
+
+    click.echo("id\tverb\twho\twhen\tstate\targuments")
+    for c in corrections(key):
+        state = "undone" if c["undone"] else ("applied" if c["applies"] else f"not applied: {c['reason'] or 'pending'}")
+        click.echo(f"{c['id']}\t{c['verb']}\t{c['who']}\t{c['created_at']}\t{state}\t{json.dumps(c['arguments'])}")
+
+
+@cli.command()
+@click.argument("key")
+@click.argument("correction_id", type=int)
+def undo(key: str, correction_id: int) -> None:
+    """Take a correction back."""
+    from vcn_dagster.operations import undo as take_back
+
+    number = take_back(key, correction_id)
+    click.echo(f"correction {correction_id} undone (as correction {number})")
 
 
 def _print_summary(titles: list[str], outcome: dict[str, TitleRun]) -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from vcn_assets import adaptation, evaluation, faces, identities, media
+from vcn_assets import adaptation, evaluation, faces, identities, media, season
 from vcn_dagster.executors import executor_from_env
-from vcn_dagster.jobs import adapted_title_pipeline_job, title_pipeline_job
+from vcn_dagster.jobs import adapted_title_pipeline_job, season_cast_job, title_pipeline_job
 from vcn_dagster.schedules import nightly_reprocess
-from vcn_dagster.sensors import media_drop_sensor
+from vcn_dagster.sensors import media_drop_sensor, season_cast_sensor
 from vcn_resources.drops import drop_folder_from_env
 from vcn_resources.face_models import FaceModelsResource
 from vcn_resources.home import vcn_home
@@ -24,8 +24,8 @@ from vcn_resources.media import MediaLibrary
 from vcn_resources.tracking import DeviceResource, MlflowResource
 from vcn_resources.warehouse import Warehouse
 
-all_assets = dg.load_assets_from_modules([media, faces, adaptation, identities])
-all_checks = dg.load_asset_checks_from_modules([media, faces, adaptation, identities, evaluation])
+all_assets = dg.load_assets_from_modules([media, faces, adaptation, identities, season])
+all_checks = dg.load_asset_checks_from_modules([media, faces, adaptation, identities, evaluation, season])
 
 
 def build_resources(home: Path) -> dict[str, object]:
@@ -51,8 +51,8 @@ def build_resources(home: Path) -> dict[str, object]:
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=all_checks,
-    jobs=[title_pipeline_job, adapted_title_pipeline_job],
-    sensors=[media_drop_sensor],
+    jobs=[title_pipeline_job, adapted_title_pipeline_job, season_cast_job],
+    sensors=[media_drop_sensor, season_cast_sensor],
     schedules=[nightly_reprocess],
     resources=build_resources(vcn_home()),
     executor=executor_from_env(),

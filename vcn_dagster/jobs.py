@@ -28,3 +28,10 @@ adapted_title_pipeline_job = dg.define_asset_job(
 def pipeline_job_name(adapt: bool) -> str:
     """The job that runs a title as it is registered: adapted (`vcn run --adapt`) or not."""
     return (adapted_title_pipeline_job if adapt else title_pipeline_job).name
+
+
+season_cast_job = dg.define_asset_job(
+    name="season_cast_job",
+    selection=dg.AssetSelection.assets(dg.AssetKey("season_cast")),
+    description="Links the identities of a season's finished episodes into the season's persons.",
+)

@@ -11,6 +11,7 @@ read-only commands (`vcn titles`, `vcn sql`, `vcn export`) start in a fraction o
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -24,12 +25,13 @@ from vcn_resources.home import dagster_home, vcn_home
 from vcn_resources.media import MediaLibrary
 from vcn_resources.warehouse import Warehouse
 from videoclusternet.stages import stage
-from videoclusternet.titles import title_key_from_filename, validate_title_key
+from videoclusternet.titles import cast_season, title_key_from_filename, validate_title_key
 
 if TYPE_CHECKING:
     import dagster as dg
 
     from vcn_dagster.backfills import SeasonBackfill
+    from videoclusternet.metrics import Evaluation
 
 Report = Callable[[str], None]
 # Dagster's own console log would repeat each failure with its stack trace; the summary says what failed and why.
@@ -65,8 +67,9 @@ def prepare_home() -> Path:
 
 
 def _materialize(
-    home: Path, title: str, selection: list[dg.AssetKey], clusters: dict, launched_by: str
+    home: Path, key: str, selection: list[dg.AssetKey], ops: dict, launched_by: str
 ) -> dg.ExecuteInProcessResult:
+    """Materialise `selection` for one title or season (`key`), in this process; `ops`: their config by name."""
     import dagster as dg
 
     from vcn_dagster.definitions import all_assets, all_checks, build_resources
@@ -74,13 +77,41 @@ def _materialize(
     return dg.materialize(  # with the checks, so that a blocking one that fails stops the title
         [*all_assets, *all_checks],
         selection=selection,
-        partition_key=title,
+        partition_key=key,
         instance=dg.DagsterInstance.get(),
         resources=build_resources(home),
-        run_config={"ops": {"face_clusters": {"config": clusters}}, "loggers": QUIET_LOGS},
+        run_config={"ops": {op: {"config": config} for op, config in ops.items()}, "loggers": QUIET_LOGS},
         raise_on_error=False,
         tags={"vcn/launched_by": launched_by},
     )
+
+
+def link_seasons(seasons: list[str], launched_by: str, report: Report = _silent) -> dict[str, TitleRun]:
+    """Materialise `season_cast` for each season, in this process: its finished episodes linked into persons."""
+    import dagster as dg
+
+    from vcn_assets.partitions import seasons_partitions
+
+    home = prepare_home()
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions(
+        seasons_partitions.name, [s for s in seasons if not instance.has_dynamic_partition(seasons_partitions.name, s)]
+    )
+    outcome = {}
+    for season in seasons:
+        result = _materialize(home, season, [dg.AssetKey("season_cast")], {}, launched_by)
+        run = TitleRun(season, result.success, None if result.success else failure_reason(result))
+        run.warnings = check_warnings(result)
+        outcome[season] = run
+        if run.success:
+            made = result.asset_materializations_for_node("season_cast")[0].metadata
+            report(
+                f"== season {season}: {made['persons'].value} persons ({made['recurring'].value} recurring, "
+                f"{made['guests'].value} guests) over {made['episodes'].value} episodes"
+            )
+        else:
+            report(f"== season {season}: FAILED: {run.error}")
+    return outcome
 
 
 def run_titles(
@@ -147,11 +178,14 @@ def run_titles(
     for key, video in keys.items():
         report(f"== {key}  ({video})")
         started = time.perf_counter()
-        result = _materialize(home, key, stage_keys(adapt_of[key]), {"adapt": adapt_of[key]}, "vcn run")
+        result = _materialize(
+            home, key, stage_keys(adapt_of[key]), {"face_clusters": {"adapt": adapt_of[key]}}, "vcn run"
+        )
         run = TitleRun(key, result.success, None if result.success else failure_reason(result))
         run.warnings, run.seconds = check_warnings(result), time.perf_counter() - started
         outcome[key] = run
         report(f"   {'done' if run.success else f'FAILED: {run.error}'} ({run.seconds:.1f}s)")
+    link_seasons(sorted({cast_season(key) for key in keys}), "vcn run", report)
     warehouse.sync_views()
     return outcome
 
@@ -174,7 +208,9 @@ def recluster(title: str, clusterer: str, threshold: float | None, adapt: bool |
     if adapt is None:
         adapt = clustered_with_adapted_model(warehouse, title)
     config = {"clusterer": clusterer, "threshold": threshold, "adapt": adapt}
-    result = _materialize(home, title, [dg.AssetKey("face_clusters")], config, "vcn cluster")
+    result = _materialize(home, title, [dg.AssetKey("face_clusters")], {"face_clusters": config}, "vcn cluster")
+    if result.success:
+        link_seasons([cast_season(title)], "vcn cluster")
     warehouse.sync_views()
     run = TitleRun(title, result.success, None if result.success else failure_reason(result))
     run.warnings = check_warnings(result)
@@ -206,6 +242,49 @@ def known_title_warehouse(title: str) -> Warehouse:
     return warehouse
 
 
+def export_rows(key: str) -> tuple[list[str], list[dict]]:
+    """(columns, rows) of `vcn export KEY`: one row per face of the title `key`, or, for a season, of every
+    episode linked into its cast (its title first)."""
+    from vcn_resources.exports import EXPORT_COLUMNS, SEASON_EXPORT_COLUMNS, scorer_rows, season_rows
+
+    warehouse = Warehouse(vcn_home())
+    if warehouse.title_info(key) is not None:
+        return EXPORT_COLUMNS, scorer_rows(warehouse.connect(), key)
+    if warehouse.read_title("season_persons", key) is not None:
+        return SEASON_EXPORT_COLUMNS, season_rows(warehouse.connect(), key)
+    raise OperationError(f"{key!r} is neither a title nor a season in {warehouse.home}; run `vcn run VIDEO` first")
+
+
+def evaluate_key(key: str, truth: list[Path], iou_threshold: float = 0.4) -> Evaluation:
+    """Score the title `key` against its truth file, or the season `key` against its episodes' truth (the
+    files or folders in `truth`, else the truth beside each episode's video); kept in the evaluations tables."""
+    from vcn_resources.evaluation import evaluate_season, evaluate_title, season_truth_files, truth_file_for
+
+    warehouse = Warehouse(vcn_home())
+    try:
+        if warehouse.title_info(key) is not None:
+            if len(truth) != 1:
+                raise ValueError("a title is scored against one truth file: give --truth FILE once")
+            evaluation = evaluate_title(warehouse, key, truth[0], "vcn evaluate", iou_threshold)
+        elif warehouse.read_title("season_persons", key) is not None:
+            episodes = sorted(set(warehouse.rows("person_tracks", key)["title"].tolist()))
+            if truth:
+                files = season_truth_files(episodes, truth)
+            else:
+                media = MediaLibrary(warehouse.home)
+                files = {e: truth_file_for(Path(media.lookup(e).path)) for e in episodes}
+                missing = [e for e, f in files.items() if f is None]
+                if missing:
+                    raise ValueError(f"no truth beside the videos of {', '.join(missing)}: give it with --truth")
+            evaluation = evaluate_season(warehouse, key, files, "vcn evaluate", iou_threshold)
+        else:
+            raise OperationError(f"{key!r} is neither a title nor a season in {warehouse.home}; run `vcn run` first")
+    except (ValueError, OSError) as exc:  # the truth or the title is unfit: say which and why
+        raise OperationError(str(exc)) from None
+    warehouse.sync_views()
+    return evaluation
+
+
 def delete_title(title: str) -> Path:
     """Forget a title: its rows in every table, its files, its registered video and its partition. Dagster's
     run history and MLflow's models stay (they are history, not the title's current state). Returns the home."""
@@ -220,6 +299,7 @@ def delete_title(title: str) -> Path:
     instance = dg.DagsterInstance.get()
     if instance.has_dynamic_partition(titles_partitions.name, title):
         instance.delete_dynamic_partition(titles_partitions.name, title)
+    link_seasons([cast_season(title)], "vcn delete")  # the season's other episodes keep their persons' ids
     warehouse.sync_views()
     return home
 
@@ -261,3 +341,169 @@ def ui_command(extra: list[str]) -> list[str]:
         f"      location_name: {CODE_LOCATION}\n"
     )
     return ["dev", "-w", str(workspace), *extra]
+
+
+# --- the cast and its corrections -------------------------------------------------------------------------------
+
+
+def cast_scope(key: str) -> tuple[Warehouse, str, str | None]:
+    """(warehouse, season, title) for KEY, a title (whose season it is) or a season with a linked cast."""
+    warehouse = Warehouse(vcn_home())
+    if warehouse.title_info(key) is not None:
+        return warehouse, cast_season(key), key
+    if warehouse.read_title("season_persons", key) is not None:
+        return warehouse, key, None
+    raise OperationError(f"{key!r} is neither a title nor a season in {warehouse.home}; run `vcn run VIDEO` first")
+
+
+def person_id(season: str, person: str) -> str:
+    """A person as the user names it, `p0007` or `show.s01/p0007`, as the season's id."""
+    return person if "/" in person else f"{season}/{person}"
+
+
+def people(key: str) -> list[dict]:
+    """The persons of a season (or those of one title, with what they have there): id, name, kind, episodes,
+    tracks as [title, track], faces, screen seconds, picture; most screen time first."""
+    warehouse, season, title = cast_scope(key)
+    con = warehouse.connect()
+    where = "a.season = ?" + (" AND a.title = ?" if title else "")
+    persons = con.execute(
+        f"""SELECT p.person_id, p.name, p.kind, p.episodes, sum(a.faces), round(sum(a.seconds), 3), p.crop_path
+            FROM person_appearances a JOIN season_persons p USING (season, person_id)
+            WHERE {where} GROUP BY ALL ORDER BY 6 DESC, 1""",
+        [season, *([title] if title else [])],
+    ).fetchall()
+    tracks: dict[str, list] = {}
+    for pid, t, k in con.execute(
+        "SELECT person_id, title, track FROM person_tracks WHERE season = ? ORDER BY title, track", [season]
+    ).fetchall():
+        if title is None or t == title:
+            tracks.setdefault(pid, []).append([t, int(k)])
+    keys = ("person_id", "name", "kind", "episodes", "faces", "seconds", "crop_path")
+    return [{**dict(zip(keys, row)), "tracks": tracks.get(row[0], [])} for row in persons]
+
+
+def questions(key: str, limit: int = 20) -> list[dict]:
+    """The season's suggested "same person?" questions, most worthwhile first (`vcn_resources.casts`)."""
+    from vcn_resources.casts import season_questions
+
+    _, season, _ = cast_scope(key)
+    return season_questions(Warehouse(vcn_home()), season, limit)
+
+
+def _anchors_of(warehouse: Warehouse, season: str, persons: list[str]) -> list[list]:
+    from vcn_resources.corrections import person_tracks, track_anchors
+
+    try:
+        return [track_anchors(warehouse, person_tracks(warehouse, season, p)) for p in persons]
+    except ValueError as exc:  # an unknown person
+        raise OperationError(str(exc)) from None
+
+
+def _track_of(warehouse: Warehouse, title: str, track: int) -> tuple[tuple[str, int], str]:
+    """A kept track of a title and its person; a clear error for a track that is not kept or not linked."""
+    row = (
+        warehouse.connect()
+        .execute("SELECT person_id FROM person_tracks WHERE title = ? AND track = ?", [title, int(track)])
+        .fetchone()
+    )
+    if row is None:
+        raise OperationError(f"track {track} of {title!r} is not a kept track of its season's cast")
+    return (title, int(track)), row[0]
+
+
+def correct(
+    key: str,
+    verb: str,
+    *,
+    persons: list[str] = (),
+    name: str = "",
+    title: str = "",
+    track: int = -1,
+    to: str = "",
+    who: str | None = None,
+) -> int:
+    """Record one correction (`vcn name`, `merge`, `move`, `not-a-face`, `confirm`, `reject`) for KEY's season,
+    with the anchors of the tracks it names, then apply it: the season's cast is linked again (and, for a
+    correction of one track, the title clustered again first). Returns the correction's id."""
+    from vcn_resources.corrections import append_correction, track_anchors
+
+    warehouse, season, _ = cast_scope(key)
+    ids = [person_id(season, p) for p in persons]
+    if verb == "name":
+        arguments = {"person": ids[0], "name": name, "anchors": _anchors_of(warehouse, season, ids[:1])}
+    elif verb in ("confirm", "reject") and track >= 0:  # "is this track this person?"
+        one, _ = _track_of(warehouse, title, track)
+        arguments = {
+            "persons": ids[:1],
+            "title": title,
+            "track_id": int(track),
+            "track": track_anchors(warehouse, [one])[0],
+            "anchors": _anchors_of(warehouse, season, ids[:1]),
+        }
+    elif verb in ("merge", "confirm", "reject"):
+        if len(set(ids)) < 2:
+            raise OperationError(f"{verb} names two or more different persons")
+        arguments = {"persons": ids, "anchors": _anchors_of(warehouse, season, ids)}
+    elif verb in ("move", "not_a_face"):
+        one, old = _track_of(warehouse, title, track)
+        arguments = {"title": title, "track_id": int(track), "from": old, "track": track_anchors(warehouse, [one])[0]}
+        if verb == "move":
+            target = None if to == "new" else person_id(season, to)
+            arguments["to"] = target
+            arguments["anchors"] = _anchors_of(warehouse, season, [old, *([target] if target else [])])
+    else:
+        raise OperationError(f"unknown correction {verb!r}")
+    correction = append_correction(warehouse, season, verb, arguments, who)
+    _apply(season, [title] if "track_id" in arguments else [])
+    return correction.id
+
+
+def undo(key: str, correction_id: int, who: str | None = None) -> int:
+    """Record that a correction no longer applies, and apply that; returns the undo's own id."""
+    from vcn_resources.corrections import append_correction, load_corrections
+
+    warehouse, season, _ = cast_scope(key)
+    target = next((c for c in load_corrections(warehouse, season) if c.id == correction_id), None)
+    if target is None or target.verb == "undo":
+        raise OperationError(f"no correction {correction_id} of season {season!r} to undo: `vcn corrections {key}`")
+    undo_row = append_correction(warehouse, season, "undo", {"correction": correction_id}, who)
+    _apply(season, [target.arguments["title"]] if "track_id" in target.arguments else [])
+    return undo_row.id
+
+
+def corrections(key: str) -> list[dict]:
+    """The season's corrections, oldest first: id, verb, arguments (without anchors), who, when, and whether
+    each applies (undone, or why it no longer applies)."""
+    warehouse, season, _ = cast_scope(key)
+    rows = (
+        warehouse.connect()
+        .execute(
+            "SELECT id, verb, arguments, who, created_at, applied_by_run, applies, reason, undone FROM corrections "
+            "WHERE scope = ? ORDER BY id",
+            [season],
+        )
+        .fetchall()
+    )
+    keys = ("id", "verb", "arguments", "who", "created_at", "applied_by_run", "applies", "reason", "undone")
+    out = []
+    for row in rows:
+        entry = dict(zip(keys, row))
+        entry["arguments"] = {k: v for k, v in json.loads(entry["arguments"]).items() if k not in ("anchors", "track")}
+        out.append(entry)
+    return out
+
+
+def _apply(season: str, titles: list[str]) -> None:
+    """Cluster `titles` again with the clusterer they were clustered with (which links the season again), or,
+    with no title, link the season again."""
+    for title in titles:
+        used = Warehouse(vcn_home()).read_title("track_clusters", title)
+        described = [
+            d for d in (used.column("clusterer").to_pylist() if used is not None else []) if "(correction" not in d
+        ]
+        name, _, rest = (described[0] if described else "auto").partition("(")
+        threshold = float(rest.split("=")[1].rstrip(")")) if rest.startswith("threshold=") else None
+        recluster(title, name, threshold, None)
+    if not titles:
+        link_seasons([season], "vcn correction")

@@ -1,5 +1,6 @@
-"""Media drop sensor: a video that lands in the drop folder becomes a title partition and a pipeline run
-(adapted, for a title registered so with `vcn run --adapt`).
+"""Sensors. The media drop sensor: a video that lands in the drop folder becomes a title partition and a
+pipeline run (adapted, for a title registered so with `vcn run --adapt`). The season cast sensor: an
+episode clustered anew has its season's cast linked again.
 
 A file is taken once its size and change time have not moved for the settle interval, so a copy
 still in progress is never read. Its title key comes from its name (`videoclusternet.titles`); its
@@ -19,11 +20,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from vcn_assets.partitions import titles_partitions
-from vcn_dagster.jobs import adapted_title_pipeline_job, pipeline_job_name, title_pipeline_job
+from vcn_assets.partitions import seasons_partitions, titles_partitions
+from vcn_dagster.jobs import adapted_title_pipeline_job, pipeline_job_name, season_cast_job, title_pipeline_job
 from vcn_resources.drops import DropFolderResource, DroppedFile
 from vcn_resources.media import MediaEntry, MediaLibrary
-from videoclusternet.titles import MAX_KEY_LENGTH, title_key_from_filename, validate_title_key
+from videoclusternet.titles import MAX_KEY_LENGTH, cast_season, title_key_from_filename, validate_title_key
 from videoclusternet.video import VIDEO_EXTENSIONS, VideoError
 
 # A file name with any of these is not trusted as a key, even after slugging: say what it became.
@@ -150,4 +151,40 @@ def media_drop_sensor(
         run_requests=requests,
         dynamic_partitions_requests=[titles_partitions.build_add_request(new_keys)] if new_keys else [],
         cursor=cursor.dump(),
+    )
+
+
+@dg.sensor(
+    jobs=[season_cast_job],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Re-links a season's cast whenever one of its episodes has new clusters.",
+)
+def season_cast_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    """One tick: the `face_clusters` materialisations since the cursor (a storage id), and for each season
+    they belong to whose cast is older than them, a run of `season_cast`."""
+    after = int(context.cursor or 0)
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("face_clusters"), after_storage_id=after), limit=1000
+    ).records
+    if not records:
+        return dg.SkipReason("no episode clustered since the last tick")
+    newest: dict[str, int] = {}
+    for record in records:
+        season = cast_season(record.partition_key)
+        newest[season] = max(newest.get(season, 0), record.storage_id)
+    requests = []
+    for season, storage_id in sorted(newest.items()):
+        cast = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("season_cast"), asset_partitions=[season]), limit=1
+        ).records
+        if cast and cast[0].storage_id > storage_id:
+            continue  # linked since (`vcn run` links its seasons itself)
+        requests.append(dg.RunRequest(run_key=f"{season}:{storage_id}", partition_key=season))
+    known = context.instance.has_dynamic_partition
+    new_seasons = [r.partition_key for r in requests if not known(seasons_partitions.name, r.partition_key)]
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[seasons_partitions.build_add_request(new_seasons)] if new_seasons else [],
+        cursor=str(max(r.storage_id for r in records)),
     )

@@ -15,6 +15,7 @@ import numpy as np
 from videoclusternet.align import align_faces
 from videoclusternet.clustering import Clusterer, CooccurrenceCutClusterer, FaceLoss, TrackFaces, cooccurring_pairs
 from videoclusternet.clustering.cooccurrence_cut import CutReport
+from videoclusternet.corrections import Constraints, correction_cannot_links, must_link_groups
 from videoclusternet.embedding import choose_faces
 from videoclusternet.models import Detector, Embedder
 from videoclusternet.quality import (
@@ -283,23 +284,35 @@ def cluster_tracks(
     track_of: np.ndarray,
     clusterer: Clusterer,
     loss: FaceLoss | None = None,
+    constraints: Constraints | None = None,
+    title: str = "",
 ) -> Clustering:
-    """Cluster kept tracks from their faces' embeddings; co-occurring tracks stay apart.
+    """Cluster kept tracks from their faces' embeddings; co-occurring tracks stay apart, and people's
+    corrections of the title (`constraints`, on tracks `(title, track)`: must-links, cannot-links) hold.
+    Tracks a correction set aside must not be among `kept_tracks`.
 
     `loss` is the face-to-face loss the parameter-free clusterer merges by (default: cosine on `embeddings`).
     """
     started = time.perf_counter()
     index = {int(t): i for i, t in enumerate(kept_tracks)}
-    rows = np.array([index[int(t)] for t in face_track], np.int64)
-    faces = TrackFaces.from_embeddings(embeddings, rows, len(kept_tracks), loss)
+    embedded = np.isin(face_track, kept_tracks)
+    rows = np.array([index[int(t)] for t in face_track[embedded]], np.int64)
+    faces = TrackFaces.from_embeddings(embeddings[embedded], rows, len(kept_tracks), loss)
     kept_mask = np.isin(track_of, kept_tracks)
     pairs = cooccurring_pairs(frame_idx[kept_mask], track_of[kept_mask])
     cannot_link = {(index[a], index[b]) for a, b in pairs}
+    groups = None
+    if constraints is not None and (constraints.must_link or constraints.cannot_link):
+        keys = [(title, int(t)) for t in kept_tracks]
+        groups = must_link_groups(keys, np.arange(len(keys)), constraints)
+        cannot_link |= correction_cannot_links(keys, constraints)
     cut = None
-    if isinstance(clusterer, CooccurrenceCutClusterer):
-        labels, cut = clusterer.cut(faces, cannot_link)
+    if not len(kept_tracks):
+        labels = np.zeros(0, np.int64)
+    elif isinstance(clusterer, CooccurrenceCutClusterer):
+        labels, cut = clusterer.cut(faces, cannot_link, groups)
     else:
-        labels = clusterer.fit(faces, cannot_link) if len(kept_tracks) else np.zeros(0, np.int64)
+        labels = clusterer.fit(faces, cannot_link, groups=groups)
     return Clustering(kept_tracks, labels, len(cannot_link), faces.loss.name, time.perf_counter() - started, cut)
 
 

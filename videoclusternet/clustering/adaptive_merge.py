@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from videoclusternet.clustering.constraints import fit_in_groups
 from videoclusternet.clustering.faces import TrackFaces
 from videoclusternet.clustering.union import ConstrainedUnion
 
@@ -33,8 +34,11 @@ class AdaptiveMergeClusterer:
     def describe(self) -> str:
         return self.name
 
-    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray:
-        """Cluster label (0..K-1, by first member) for each track row of `faces`."""
+    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None) -> np.ndarray:
+        """Cluster label (0..K-1, by first member) for each track row of `faces`; `groups` must stay together."""
+        return fit_in_groups(self._fit, faces, cannot_link, groups)
+
+    def _fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray:
         n = faces.n_tracks
         loss = faces.loss
         cluster_of = np.arange(n)

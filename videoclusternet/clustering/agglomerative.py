@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.cluster.hierarchy import DisjointSet
 
 from videoclusternet.clustering.faces import TrackFaces
-from videoclusternet.clustering.union import ConstrainedUnion
+from videoclusternet.clustering.union import group_labels
 
 
 @dataclass(frozen=True)
@@ -24,24 +25,36 @@ class MergeProposal:
     allowed: bool  # False: the clusters hold two tracks seen in one frame, so they stay apart
 
 
-def average_link_merges(templates: np.ndarray, cannot_link: set[tuple[int, int]]) -> Iterator[MergeProposal]:
+def average_link_merges(
+    templates: np.ndarray, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None
+) -> Iterator[MergeProposal]:
     """The most similar pair of current clusters, again and again, until no pair is left.
 
     An allowed pair is merged before it is yielded (Lance-Williams update of average linkage); a refused
-    pair is yielded once and never proposed again. Similarities fall as the stream goes on.
+    pair is yielded once and never proposed again. Similarities fall as the stream goes on. `groups` (a
+    label 0..G-1 per track row) starts the stream from those clusters instead of single tracks: the tracks
+    of a group must stay together. The average link of two groups is the dot product of their mean unit
+    templates, so only G x G similarities are held.
     """
     n = len(templates)
     if n == 0:
         return
-    sim = (templates @ templates.T).astype(np.float64)
+    groups = np.arange(n) if groups is None else np.asarray(groups, np.int64)
+    g = int(groups.max()) + 1
+    size = np.bincount(groups, minlength=g).astype(np.float64)
+    first = np.full(g, n)
+    np.minimum.at(first, groups, np.arange(n))  # a track row of each group, to name it in proposals
+    means = np.zeros((g, templates.shape[1]), templates.dtype)
+    np.add.at(means, groups, templates)
+    means /= size[:, None].astype(templates.dtype)  # singletons: the templates themselves, bit for bit
+    sim = (means @ means.T).astype(np.float64)
     np.fill_diagonal(sim, -np.inf)
-    size = np.ones(n)
-    blocked = np.zeros((n, n), bool)
+    blocked = np.zeros((g, g), bool)
     for a, b in cannot_link:
-        blocked[a, b] = blocked[b, a] = True
+        blocked[groups[a], groups[b]] = blocked[groups[b], groups[a]] = True
     # Each row's best partner, kept up to date, so a step costs O(n) instead of a scan of the matrix.
     partner = np.argmax(sim, axis=1)
-    partner_sim = sim[np.arange(n), partner]
+    partner_sim = sim[np.arange(g), partner]
 
     def refresh(rows: np.ndarray) -> None:
         partner[rows] = np.argmax(sim[rows], axis=1)
@@ -55,7 +68,7 @@ def average_link_merges(templates: np.ndarray, cannot_link: set[tuple[int, int]]
         if blocked[a, b]:
             sim[a, b] = sim[b, a] = -np.inf
             refresh(np.array([a, b]))
-            yield MergeProposal(best, min(a, b), max(a, b), False)
+            yield MergeProposal(best, int(first[min(a, b)]), int(first[max(a, b)]), False)
             continue
         a, b = min(a, b), max(a, b)  # the lower row lives on
         # A dead cluster's row and column are -inf, so averages with it stay -inf.
@@ -69,16 +82,21 @@ def average_link_merges(templates: np.ndarray, cannot_link: set[tuple[int, int]]
         refresh(np.unique(np.concatenate([[a, b], np.flatnonzero((partner == a) | (partner == b))])))
         closer = sim[:, a] > partner_sim
         partner[closer], partner_sim[closer] = a, sim[closer, a]
-        yield MergeProposal(best, a, b, True)
+        yield MergeProposal(best, int(first[a]), int(first[b]), True)
 
 
-def labels_after(n: int, merges: list[MergeProposal]) -> np.ndarray:
-    """Cluster label (0..K-1, by first member) of each of n track rows after the allowed `merges`."""
-    union = ConstrainedUnion(n, set())
+def labels_after(n: int, merges: list[MergeProposal], groups: np.ndarray | None = None) -> np.ndarray:
+    """Cluster label (0..K-1, by first member) of each of n track rows after the allowed `merges`, starting
+    from `groups` (default: every row on its own)."""
+    sets = DisjointSet(range(n))
+    if groups is not None:
+        first: dict[int, int] = {}
+        for row, group in enumerate(np.asarray(groups).tolist()):
+            sets.merge(first.setdefault(group, row), row)
     for m in merges:
         if m.allowed:
-            union.join(m.a, m.b)
-    return union.labels()
+            sets.merge(m.a, m.b)
+    return group_labels(sets, n)
 
 
 @dataclass(frozen=True)
@@ -89,14 +107,14 @@ class AverageLinkClusterer:
     def describe(self) -> str:
         return f"{self.name}(threshold={self.threshold})"
 
-    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray:
+    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None) -> np.ndarray:
         """Cluster label (0..K-1, by first member) for each track row of `faces`.
 
-        `cannot_link` holds pairs of track rows that must stay apart.
+        `cannot_link` holds pairs of track rows that must stay apart, `groups` rows that must stay together.
         """
         merges = []
-        for proposal in average_link_merges(faces.templates(), cannot_link):
+        for proposal in average_link_merges(faces.templates(), cannot_link, groups):
             if proposal.similarity < self.threshold:
                 break
             merges.append(proposal)
-        return labels_after(faces.n_tracks, merges)
+        return labels_after(faces.n_tracks, merges, groups)

@@ -1,8 +1,13 @@
-"""Cannot-link constraints: two tracks on screen in the same frame are two people."""
+"""Constraints: two tracks on screen in the same frame are two people (cannot-links); tracks known to be one
+person stay together (must-link groups)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from videoclusternet.clustering.faces import TrackFaces
 
 
 def cooccurring_pairs(frame_idx: np.ndarray, track_of: np.ndarray) -> set[tuple[int, int]]:
@@ -43,3 +48,24 @@ def split_conflicts(labels: np.ndarray, cannot_link: set[tuple[int, int]], templ
     keys = list(zip(labels.tolist(), part_of.tolist()))
     order = {key: k for k, key in enumerate(dict.fromkeys(keys))}
     return np.array([order[key] for key in keys], np.int64)
+
+
+def fit_in_groups(
+    fit: Callable[[TrackFaces, set[tuple[int, int]]], np.ndarray],
+    faces: TrackFaces,
+    cannot_link: set[tuple[int, int]],
+    groups: np.ndarray | None,
+) -> np.ndarray:
+    """`fit` with must-link `groups` (a label 0..G-1 per track row) for a clusterer that has none of its own:
+    each group's faces pooled into one track, clustered, and the labels given back to the rows (0..K-1, by
+    first row). Two groups with tracks seen in one frame stay apart."""
+    if groups is None:
+        return fit(faces, cannot_link)
+    groups = np.asarray(groups, np.int64)
+    pooled = TrackFaces(faces.embeddings, groups[faces.track_row], int(groups.max()) + 1, faces.loss)
+    apart = {(min(ga, gb), max(ga, gb)) for a, b in cannot_link if (ga := int(groups[a])) != (gb := int(groups[b]))}
+    labels = fit(pooled, apart)[groups]
+    _, first = np.unique(labels, return_index=True)
+    renumber = np.empty(labels.max() + 1, np.int64)
+    renumber[labels[np.sort(first)]] = np.arange(len(first))
+    return renumber[labels]

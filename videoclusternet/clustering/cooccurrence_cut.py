@@ -39,13 +39,15 @@ class CooccurrenceCutClusterer:
     def describe(self) -> str:
         return self.name
 
-    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray:
+    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None) -> np.ndarray:
         """Cluster label (0..K-1, by first member) for each track row of `faces`."""
-        return self.cut(faces, cannot_link)[0]
+        return self.cut(faces, cannot_link, groups)[0]
 
-    def cut(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> tuple[np.ndarray, CutReport]:
-        """The labels, and where and why the merging stopped."""
-        proposals = list(average_link_merges(faces.templates(), cannot_link))
+    def cut(
+        self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None
+    ) -> tuple[np.ndarray, CutReport]:
+        """The labels, and where and why the merging stopped; `groups`: rows that must stay together."""
+        proposals = list(average_link_merges(faces.templates(), cannot_link, groups))
         balance = np.cumsum([1 if p.allowed else -1 for p in proposals])
         peak = int(np.argmax(balance)) + 1 if len(proposals) else 0
         fallback = all(p.allowed for p in proposals[peak:])
@@ -59,4 +61,4 @@ class CooccurrenceCutClusterer:
             refusals=len(kept) - len(merged),
             fallback=fallback,
         )
-        return labels_after(faces.n_tracks, kept), report
+        return labels_after(faces.n_tracks, kept, groups), report

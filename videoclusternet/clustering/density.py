@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from videoclusternet.clustering.constraints import split_conflicts
+from videoclusternet.clustering.constraints import fit_in_groups, split_conflicts
 from videoclusternet.clustering.faces import TrackFaces
 
 
@@ -23,8 +23,11 @@ class HdbscanClusterer:
     def describe(self) -> str:
         return f"{self.name}(min_cluster_size={self.min_cluster_size})"
 
-    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray:
-        """Cluster label (0..K-1, by first member) for each track row of `faces`."""
+    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None) -> np.ndarray:
+        """Cluster label (0..K-1, by first member) for each track row of `faces`; `groups` must stay together."""
+        return fit_in_groups(self._fit, faces, cannot_link, groups)
+
+    def _fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray:
         from sklearn.cluster import HDBSCAN
 
         templates = faces.templates()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from videoclusternet.clustering.constraints import fit_in_groups
 from videoclusternet.clustering.faces import TrackFaces
 from videoclusternet.clustering.union import ConstrainedUnion
 
@@ -22,8 +23,11 @@ class FirstNeighbourClusterer:
     def describe(self) -> str:
         return self.name
 
-    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray:
-        """Cluster label (0..K-1, by first member) for each track row of `faces`."""
+    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None) -> np.ndarray:
+        """Cluster label (0..K-1, by first member) for each track row of `faces`; `groups` must stay together."""
+        return fit_in_groups(self._fit, faces, cannot_link, groups)
+
+    def _fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]]) -> np.ndarray:
         templates = faces.templates()
         n = len(templates)
         if n == 0:

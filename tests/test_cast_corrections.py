@@ -1,0 +1,85 @@
+"""Corrections end to end, on a composed title: a merge and a name survive re-clustering with another
+clusterer and a re-run of `vcn run`, and show in `vcn people` and the exports; a move and a not-a-face hold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vcn_dagster.cli import main
+from vcn_dagster.operations import run_titles
+from vcn_resources.warehouse import Warehouse
+from videoclusternet.synthetic import compose_clip
+
+pytestmark = pytest.mark.slow
+TITLE, SEASON = "show.s01e01", "show.s01"
+SCRIPT = ((1.2, ("person_0", "tom_hanks")), (1.2, ("person_1",)), (1.2, ("tom_hanks", "person_1")))
+
+
+@pytest.fixture(scope="module")
+def title(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("corrections")
+    clip = compose_clip(root / "show_s01e01.mp4", fps=10, script=SCRIPT)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VCN_HOME", str(root / "home"))
+        assert run_titles([clip.path])[TITLE].success
+    return root / "home", clip.path
+
+
+@pytest.fixture
+def home(title, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    monkeypatch.setenv("VCN_HOME", str(title[0]))
+    monkeypatch.setenv("DAGSTER_HOME", str(title[0] / "dagster"))
+    return title
+
+
+def _people(capsys) -> list[dict]:
+    capsys.readouterr()
+    main(["people", TITLE, "--format", "json"])
+    return json.loads(capsys.readouterr().out)
+
+
+def _person_of_tracks(home: Path) -> dict[tuple[str, int], str]:
+    rows = Warehouse(home).connect().execute("SELECT title, track, person_id FROM person_tracks").fetchall()
+    return {(t, k): p for t, k, p in rows}
+
+
+def test_a_merge_and_a_name_survive_another_clusterer_and_a_rerun(home, capsys):
+    folder, video = home
+    first, second, *_ = _people(capsys)
+    main(["merge", TITLE, first["person_id"], second["person_id"]])
+    main(["name", TITLE, first["person_id"], "Ada"])
+    merged = {tuple(t) for t in first["tracks"] + second["tracks"]}
+    for again in (["cluster", TITLE, "--clusterer", "cooccurrence_cut"], ["run", str(video)]):
+        main(again)
+        people = _people(capsys)
+        (ada,) = [p for p in people if p["name"] == "Ada"]
+        assert merged <= {tuple(t) for t in ada["tracks"]}
+        assert len({_person_of_tracks(folder)[t] for t in merged}) == 1
+    con = Warehouse(folder).connect()
+    assert con.execute("SELECT count(*) FROM cast_list WHERE name = 'Ada'").fetchone()[0] >= 1
+    assert con.execute("SELECT count(*) FROM corrections WHERE scope = ? AND applies", [SEASON]).fetchone()[0] == 2
+
+
+def test_a_move_to_a_new_person_and_a_not_a_face_hold_and_undo_takes_one_back(home, capsys):
+    folder, _ = home
+    people = _people(capsys)
+    donor = max(people, key=lambda p: len(p["tracks"]))
+    moved, dropped = donor["tracks"][0], donor["tracks"][-1]
+    main(["move", TITLE, moved[0], str(moved[1]), "new"])
+    main(["not-a-face", TITLE, dropped[0], str(dropped[1])])
+    after = _person_of_tracks(folder)
+    assert after[tuple(moved)] not in {after.get(tuple(t)) for t in donor["tracks"][1:-1]}
+    assert tuple(dropped) not in after
+    con = Warehouse(folder).connect()
+    cluster = con.execute("SELECT cluster FROM cluster_assignments WHERE title = ? AND track = ?", dropped).fetchone()
+    assert cluster == (None,)  # the title's own clustering set it aside too
+    (undo_id,) = con.execute("SELECT max(id) FROM corrections WHERE verb = 'not_a_face'").fetchone()
+    main(["undo", TITLE, str(undo_id)])
+    assert tuple(dropped) in _person_of_tracks(folder)
+    capsys.readouterr()
+    main(["corrections", TITLE])
+    listing = capsys.readouterr().out
+    assert f"{undo_id}\tnot_a_face" in listing and "undone" in listing

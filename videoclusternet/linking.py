@@ -1,0 +1,139 @@
+"""A season's cast: the identities of its episodes linked into season-level persons, under ids that last.
+
+Linking starts from each episode's own clusters (must-links: the tracks of one episode identity stay one
+person) and lets the episodes' clusterer carry on merging across the whole season. Tracks on screen
+together stay apart (cannot-links), so two identities of one episode join only where they never share a
+frame; the season's other episodes are the extra evidence that can join an identity the episode split.
+Nothing is tuned per show: the stopping rule is the clusterer's own.
+
+Person ids last: a new linking is matched to the previous one on the faces they share (optimal assignment),
+and a person keeps its id when it keeps its faces. Every other change is recorded, with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from videoclusternet.clustering import Clusterer, TrackFaces
+from videoclusternet.corrections import Constraints, correction_cannot_links, must_link_groups
+
+
+@dataclass(frozen=True)
+class EpisodeIdentities:
+    """One episode's kept tracks and how the episode clustered them."""
+
+    title: str
+    tracks: np.ndarray  # kept track ids
+    clusters: np.ndarray  # per track, its cluster in the episode
+    face_track: np.ndarray  # per embedded face, its track id
+    embeddings: np.ndarray  # raw embedding per embedded face [F, D], by the model shared by the season
+    cannot_link: set[tuple[int, int]]  # pairs of track ids seen in one frame
+
+
+@dataclass(frozen=True)
+class SeasonLinking:
+    """Per track of every episode (in episode order, then track order): its title, track, cluster and person
+    (0..P-1, numbered by first track)."""
+
+    title: np.ndarray  # object
+    track: np.ndarray
+    cluster: np.ndarray
+    person: np.ndarray
+
+
+def link_season(
+    episodes: Sequence[EpisodeIdentities], clusterer: Clusterer, constraints: Constraints | None = None
+) -> SeasonLinking:
+    """Join the episodes' identities into persons with `clusterer`, starting from the episodes' clusters, and
+    honouring people's corrections (`constraints`: tracks set aside, must-links, cannot-links)."""
+    constraints = constraints or Constraints()
+    episodes = [_without(e, constraints.removed) for e in episodes]
+    titles = np.concatenate([np.full(len(e.tracks), e.title, object) for e in episodes] or [np.zeros(0, object)])
+    tracks = np.concatenate([np.asarray(e.tracks, np.int64) for e in episodes] or [np.zeros(0, np.int64)])
+    clusters = np.concatenate([np.asarray(e.clusters, np.int64) for e in episodes] or [np.zeros(0, np.int64)])
+    if not len(tracks):
+        return SeasonLinking(titles, tracks, clusters, np.zeros(0, np.int64))
+    offsets = np.cumsum([0] + [len(e.tracks) for e in episodes])
+    rows, embeddings, cannot_link = [], [], set()
+    for e, offset in zip(episodes, offsets):
+        row_of = {int(t): offset + i for i, t in enumerate(e.tracks)}
+        rows.append(np.array([row_of[int(t)] for t in e.face_track], np.int64))
+        embeddings.append(np.asarray(e.embeddings, np.float32))
+        cannot_link |= {(row_of[a], row_of[b]) for a, b in e.cannot_link if a in row_of and b in row_of}
+    faces = TrackFaces.from_embeddings(np.concatenate(embeddings), np.concatenate(rows), len(tracks))
+    # One group per (episode, cluster): the episodes' identities are where the season starts from.
+    episode = np.repeat(np.arange(len(episodes)), np.diff(offsets))
+    _, groups = np.unique(np.stack([episode, clusters], axis=1), axis=0, return_inverse=True)
+    keys = list(zip(titles.tolist(), tracks.tolist()))
+    groups = must_link_groups(keys, groups.reshape(-1), constraints)
+    cannot_link |= correction_cannot_links(keys, constraints)
+    person = clusterer.fit(faces, cannot_link, groups=groups)
+    return SeasonLinking(titles, tracks, clusters, person)
+
+
+def _without(episode: EpisodeIdentities, removed: dict) -> EpisodeIdentities:
+    """The episode without the tracks a correction set aside (not a face)."""
+    gone = np.array([(episode.title, int(t)) in removed for t in episode.tracks], bool)
+    if not gone.any():
+        return episode
+    kept = episode.tracks[~gone]
+    faces = np.isin(episode.face_track, kept)
+    return EpisodeIdentities(
+        episode.title,
+        kept,
+        episode.clusters[~gone],
+        episode.face_track[faces],
+        episode.embeddings[faces],
+        {(a, b) for a, b in episode.cannot_link if a in set(kept.tolist()) and b in set(kept.tolist())},
+    )
+
+
+@dataclass(frozen=True)
+class IdChange:
+    """A person id that appeared, ended or moved: `old` None for a new person, `new` None for one gone."""
+
+    old: str | None
+    new: str | None
+    reason: str
+
+
+def person_number(person_id: str) -> int:
+    """`show.s01/p0007` -> 7."""
+    return int(person_id.rsplit("/p", 1)[1])
+
+
+def assign_person_ids(
+    season: str, shared: np.ndarray, old_ids: Sequence[str], next_number: int
+) -> tuple[list[str], list[IdChange]]:
+    """Ids for the new persons (rows of `shared`, most screen time first) given the faces each shares with each
+    previous person (columns, `old_ids`). Persons matched one to one on the most shared faces keep their ids;
+    the others get new ones from `next_number` up (ids are never given twice). Returns the ids and the
+    changes: new persons, splits, merges, and persons gone."""
+    shared = np.asarray(shared, np.int64)  # [new persons, old persons]
+    ids: list[str | None] = [None] * len(shared)
+    kept: dict[int, int] = {}  # old column -> new row
+    if shared.size:
+        for row, col in zip(*linear_sum_assignment(-shared)):
+            if shared[row, col] > 0:
+                ids[row], kept[col] = old_ids[col], row
+    changes = []
+    for row in range(len(shared)):
+        if ids[row] is None:
+            ids[row] = f"{season}/p{next_number:04d}"
+            next_number += 1
+            if shared[row].any():
+                changes.append(IdChange(old_ids[int(np.argmax(shared[row]))], ids[row], "split from"))
+            else:
+                changes.append(IdChange(None, ids[row], "new person"))
+    for col, old in enumerate(old_ids):
+        if col in kept:
+            continue
+        if shared[:, col].any():
+            changes.append(IdChange(old, ids[int(np.argmax(shared[:, col]))], "merged into"))
+        else:
+            changes.append(IdChange(old, None, "gone: none of its faces is in the season's linking now"))
+    return [str(i) for i in ids], changes
