@@ -236,6 +236,10 @@ def _write(
             row["frames"] |= set(f["frame"][members].tolist())
             row["times"] += [f["timestamp"][members].min(), f["timestamp"][members].max()]
     keys = sorted(appearances, key=lambda k: (k[0], k[1], k[2]))
+
+    def seconds(k: tuple[str, str, int]) -> float:  # an appearance's screen seconds: its frames, times the step
+        return len(appearances[k]["frames"]) * step[k[1]]
+
     warehouse.write(
         "person_appearances",
         season,
@@ -245,7 +249,7 @@ def _write(
             "cluster": [k[2] for k in keys],
             "tracks": [appearances[k]["tracks"] for k in keys],
             "faces": [appearances[k]["faces"] for k in keys],
-            "seconds": [round(len(appearances[k]["frames"]) * step[k[1]], 3) for k in keys],
+            "seconds": [round(seconds(k), 3) for k in keys],
             "first_seen_s": [float(min(appearances[k]["times"])) for k in keys],
             "last_seen_s": [float(max(appearances[k]["times"])) for k in keys],
         },
@@ -272,12 +276,12 @@ def _write(
             "crop_path",
         )
     }
-    for pid in sorted(persons, key=lambda p: -sum(len(appearances[k]["frames"]) * step[k[1]] for k in persons[p])):
+    for pid in sorted(persons, key=lambda p: -sum(seconds(k) for k in persons[p])):
         own = persons[pid]
         titles = sorted({k[1] for k in own})
         first = min(own, key=lambda k: (k[1], min(appearances[k]["times"])))
         last = max(own, key=lambda k: (k[1], max(appearances[k]["times"])))
-        biggest = max(own, key=lambda k: len(appearances[k]["frames"]) * step[k[1]])
+        biggest = max(own, key=seconds)
         crops = identities[biggest[1]]
         crop = crops["crop_path"][crops["cluster"] == biggest[2]]
         rows["person_id"].append(pid)
@@ -286,7 +290,7 @@ def _write(
         rows["episodes"].append(len(titles))
         rows["tracks"].append(sum(appearances[k]["tracks"] for k in own))
         rows["faces"].append(sum(appearances[k]["faces"] for k in own))
-        rows["screen_seconds"].append(round(sum(len(appearances[k]["frames"]) * step[k[1]] for k in own), 3))
+        rows["screen_seconds"].append(round(sum(seconds(k) for k in own), 3))
         rows["first_title"].append(first[1])
         rows["first_seen_s"].append(float(min(appearances[first]["times"])))
         rows["last_title"].append(last[1])

@@ -247,12 +247,10 @@ def export_rows(key: str) -> tuple[list[str], list[dict]]:
     episode linked into its cast (its title first)."""
     from vcn_resources.exports import EXPORT_COLUMNS, SEASON_EXPORT_COLUMNS, scorer_rows, season_rows
 
-    warehouse = Warehouse(vcn_home())
-    if warehouse.title_info(key) is not None:
-        return EXPORT_COLUMNS, scorer_rows(warehouse.connect(), key)
-    if warehouse.read_title("season_persons", key) is not None:
-        return SEASON_EXPORT_COLUMNS, season_rows(warehouse.connect(), key)
-    raise OperationError(f"{key!r} is neither a title nor a season in {warehouse.home}; run `vcn run VIDEO` first")
+    warehouse, season, title = cast_scope(key)
+    if title is not None:
+        return EXPORT_COLUMNS, scorer_rows(warehouse.connect(), title)
+    return SEASON_EXPORT_COLUMNS, season_rows(warehouse.connect(), season)
 
 
 def evaluate_key(key: str, truth: list[Path], iou_threshold: float = 0.4) -> Evaluation:
@@ -260,14 +258,14 @@ def evaluate_key(key: str, truth: list[Path], iou_threshold: float = 0.4) -> Eva
     files or folders in `truth`, else the truth beside each episode's video); kept in the evaluations tables."""
     from vcn_resources.evaluation import evaluate_season, evaluate_title, season_truth_files, truth_file_for
 
-    warehouse = Warehouse(vcn_home())
+    warehouse, season, title = cast_scope(key)
     try:
-        if warehouse.title_info(key) is not None:
+        if title is not None:
             if len(truth) != 1:
                 raise ValueError("a title is scored against one truth file: give --truth FILE once")
-            evaluation = evaluate_title(warehouse, key, truth[0], "vcn evaluate", iou_threshold)
-        elif warehouse.read_title("season_persons", key) is not None:
-            episodes = sorted(set(warehouse.rows("person_tracks", key)["title"].tolist()))
+            evaluation = evaluate_title(warehouse, title, truth[0], "vcn evaluate", iou_threshold)
+        else:
+            episodes = sorted(set(warehouse.rows("person_tracks", season)["title"].tolist()))
             if truth:
                 files = season_truth_files(episodes, truth)
             else:
@@ -276,9 +274,7 @@ def evaluate_key(key: str, truth: list[Path], iou_threshold: float = 0.4) -> Eva
                 missing = [e for e, f in files.items() if f is None]
                 if missing:
                     raise ValueError(f"no truth beside the videos of {', '.join(missing)}: give it with --truth")
-            evaluation = evaluate_season(warehouse, key, files, "vcn evaluate", iou_threshold)
-        else:
-            raise OperationError(f"{key!r} is neither a title nor a season in {warehouse.home}; run `vcn run` first")
+            evaluation = evaluate_season(warehouse, season, files, "vcn evaluate", iou_threshold)
     except (ValueError, OSError) as exc:  # the truth or the title is unfit: say which and why
         raise OperationError(str(exc)) from None
     warehouse.sync_views()
