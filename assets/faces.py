@@ -178,11 +178,13 @@ def face_tracks(
 
 
 class EmbeddingsConfig(dg.Config):
-    # A quality-chosen sample spread over each kept track: at most `faces_per_track`, fewer when the
-    # title has many tracks per second, so that embedding keeps pace with the video on 2 CPU cores.
+    # A quality-chosen sample spread over each kept track: `faces_per_track` of each. A budget of faces per
+    # video second (a speed setting: 21 keeps pace with the video on 2 CPU cores) gives a title with many
+    # tracks per second fewer, down to `min_faces_per_track`; off by default, because it makes a track's sample
+    # depend on the length of the video it is in, so an episode cut from a clip would be clustered on other faces.
     faces_per_track: int = 12
     min_faces_per_track: int = 6
-    faces_per_video_second: float = 21.0
+    faces_per_video_second: float | None = None
 
 
 @title_asset("faces", {"onnx", "parquet"}, deps=[face_tracks])

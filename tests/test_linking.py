@@ -35,10 +35,12 @@ def test_identities_of_several_episodes_become_one_person_each():
     assert list(linking.title) == ["s.s01e01"] * 4 + ["s.s01e02"] * 3 + ["s.s01e03"] * 2
 
 
-def test_an_episode_cluster_stays_whole_and_people_seen_together_stay_apart():
-    # The episode put two people in one cluster: the season keeps it so (its clusters are where it starts).
-    merged = link_season([_episode("s.s01e01", [0, 1], [0, 0])], AverageLinkClusterer())
-    assert merged.person[0] == merged.person[1]
+def test_the_season_reclusters_tracks_and_people_seen_together_stay_apart():
+    # The episode put two people in one cluster, and split one person in two: the season's linking, of the
+    # tracks themselves, makes three persons of them; each track keeps its episode cluster beside its person.
+    linking = link_season([_episode("s.s01e01", [0, 1, 2, 2], [0, 0, 1, 2])], AverageLinkClusterer())
+    assert linking.person[0] != linking.person[1] and linking.person[2] == linking.person[3]
+    assert len(set(linking.person.tolist())) == 3 and linking.cluster.tolist() == [0, 0, 1, 2]
     # Two identities of one person, seen in one frame (say, a mirror): never one person.
     apart = link_season([_episode("s.s01e01", [0, 0], [0, 1], {(0, 1)})], AverageLinkClusterer(threshold=-1))
     assert apart.person[0] != apart.person[1]

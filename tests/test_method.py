@@ -59,6 +59,7 @@ def test_embedding_budget_follows_video_length():
     assert faces_per_track(23, 9.2, 21.0, most=12, least=6, step=3) == 6  # a crowded short clip gets fewer
     assert faces_per_track(500, 5.0, 21.0, most=12, least=6, step=3) == 6
     assert faces_per_track(0, 5.0, 21.0, most=12, least=6) == 12
+    assert faces_per_track(500, 5.0, None, most=12, least=6, step=3) == 12  # no budget: the full sample, always
 
 
 def test_members_by_label_groups_in_one_sort():

@@ -27,15 +27,16 @@ def choose_faces(track_of: np.ndarray, frame_idx: np.ndarray, quality: np.ndarra
 
 
 def faces_per_track(
-    n_tracks: int, duration_s: float, per_video_second: float, most: int, least: int, step: int = 1
+    n_tracks: int, duration_s: float, per_video_second: float | None, most: int, least: int, step: int = 1
 ) -> int:
-    """How many faces to embed per track so a title's embedding work grows with its length, not its crowd.
+    """How many faces to embed per track: `most`, or, with a budget of `per_video_second`, so that a title's
+    embedding work grows with its length, not its crowd.
 
-    A crowded short clip would otherwise cost more to embed than it lasts; a long title with fewer
-    tracks per second keeps the full `most`. Never fewer than `least`; a multiple of `step`, so that
-    `choose_faces` picks a superset of an earlier `step`-face sample and those embeddings are reused.
+    With a budget, a crowded short clip gets fewer, never fewer than `least`; a long title with fewer tracks
+    per second keeps the full `most`. A multiple of `step`, so that `choose_faces` picks a superset of an
+    earlier `step`-face sample and those embeddings are reused.
     """
-    budget = most if n_tracks == 0 else per_video_second * duration_s // n_tracks
+    budget = most if n_tracks == 0 or per_video_second is None else per_video_second * duration_s // n_tracks
     return int(np.clip(budget, least, most) // step * step)
 
 

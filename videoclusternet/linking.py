@@ -1,10 +1,11 @@
 """A season's cast: the identities of its episodes linked into season-level persons, under ids that last.
 
-Linking starts from each episode's own clusters (must-links: the tracks of one episode identity stay one
-person) and lets the episodes' clusterer carry on merging across the whole season. Tracks on screen
-together stay apart (cannot-links), so two identities of one episode join only where they never share a
-frame; the season's other episodes are the extra evidence that can join an identity the episode split.
-Nothing is tuned per show: the stopping rule is the clusterer's own.
+Linking clusters every kept track of the season at once, with the episodes' own clusterer and stopping rule,
+as if the season were one title: tracks on screen together stay apart (cannot-links), and people's corrections
+hold. The season's other episodes are the extra evidence: they can join two identities an episode split, and
+split one it merged. Starting from the episodes' clusters instead made each episode's mistakes final: on friends
+cut in three, 0.737 face BCubed F against 0.836 for the same tracks and embeddings clustered at once (README).
+Nothing is tuned per show.
 
 Person ids last: a new linking is matched to the previous one on the faces they share (optimal assignment),
 and a person keeps its id when it keeps its faces. Every other change is recorded, with its reason.
@@ -48,8 +49,8 @@ class SeasonLinking:
 def link_season(
     episodes: Sequence[EpisodeIdentities], clusterer: Clusterer, constraints: Constraints | None = None
 ) -> SeasonLinking:
-    """Join the episodes' identities into persons with `clusterer`, starting from the episodes' clusters, and
-    honouring people's corrections (`constraints`: tracks set aside, must-links, cannot-links)."""
+    """Group the episodes' kept tracks into persons with `clusterer`, all at once, honouring people's
+    corrections (`constraints`: tracks set aside, must-links, cannot-links)."""
     constraints = constraints or Constraints()
     episodes = [_without(e, constraints.removed) for e in episodes]
     titles = np.concatenate([np.full(len(e.tracks), e.title, object) for e in episodes] or [np.zeros(0, object)])
@@ -65,11 +66,8 @@ def link_season(
         embeddings.append(np.asarray(e.embeddings, np.float32))
         cannot_link |= {(row_of[a], row_of[b]) for a, b in e.cannot_link if a in row_of and b in row_of}
     faces = TrackFaces.from_embeddings(np.concatenate(embeddings), np.concatenate(rows), len(tracks))
-    # One group per (episode, cluster): the episodes' identities are where the season starts from.
-    episode = np.repeat(np.arange(len(episodes)), np.diff(offsets))
-    _, groups = np.unique(np.stack([episode, clusters], axis=1), axis=0, return_inverse=True)
     keys = list(zip(titles.tolist(), tracks.tolist()))
-    groups = must_link_groups(keys, groups.reshape(-1), constraints)
+    groups = must_link_groups(keys, np.arange(len(tracks)), constraints)
     cannot_link |= correction_cannot_links(keys, constraints)
     person = clusterer.fit(faces, cannot_link, groups=groups)
     return SeasonLinking(titles, tracks, clusters, person)
