@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 
-.PHONY: setup demo test test-fast lint bench redis lock
+.PHONY: setup demo test test-fast lint bench redis browser lock
 
 setup: $(STAMP)
 
@@ -31,7 +31,12 @@ lint: $(STAMP)
 redis:
 	command -v redis-server >/dev/null || (apt-get update -q && apt-get install -y -q redis-server)
 
-test: $(STAMP) redis lint
+# tests/test_review.py drives Debian's Chromium through its chromedriver: installed when missing.
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -q && apt-get install -y -q chromium chromium-driver)
+
+test: $(STAMP) redis browser lint
 	$(BIN)/python -m pytest -q
 
 # The fast tier: library functions, sensors, assets on a tiny clip; under a minute.

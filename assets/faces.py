@@ -18,6 +18,7 @@ from vcn_assets.checks_common import (
 )
 from vcn_assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
 from vcn_assets.media import frames
+from vcn_resources.corrections import rescued_tracks
 from vcn_resources.face_models import FaceModelsResource
 from vcn_resources.media import MediaLibrary
 from vcn_resources.results import FACES_ARTIFACT, load_shots, load_title_faces
@@ -71,6 +72,7 @@ def face_detections(
                         "face": np.arange(stored, stored + len(faces)),
                         "crop_jpeg": faces.jpegs,
                         "appearance": list(faces.appearance),
+                        "context": list(faces.context),
                     }
                 )
                 stored += len(faces)
@@ -129,6 +131,11 @@ def face_tracks(
         policy = QualityPolicy(norm_scale=norm_scale(embedder, Path(face_models.cache_dir)))
         tracking = track_faces(faces, face_shot, fps, embedder, policy)
         s = tracking.summary
+        det = faces.detections
+        rescued = rescued_tracks(warehouse, title, det.frame_idx, det.boxes, tracking.track_of)
+        for track, correction in rescued.items():
+            at = int(np.flatnonzero(np.asarray(s.track) == track)[0])  # a person said it is a face: kept
+            s.status[at], s.reason[at] = KEPT, f"rescued by correction {correction} (was {s.status[at]})"
         norms = tracking.face_norms
         warehouse.write(
             "face_track_members",

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vcn_resources.corrections import load_corrections, season_track_faces
-from vcn_resources.results import generic_embedder, kept_faces, load_episode_identities
+from vcn_resources.pictures import write_person_pictures
+from vcn_resources.results import generic_embedder, kept_faces, load_episode_identities, stored_track_contexts
 from vcn_resources.warehouse import Warehouse, write_parquet_atomic
 from videoclusternet.boxes import match_faces
 from videoclusternet.clustering import TrackFaces, make_clusterer
@@ -222,9 +223,9 @@ def _write(
         run_id,
         version,
     )
+    pictures = write_person_pictures(warehouse, season, warehouse.season_dir(season) / "persons")
     cluster_of = {(t, int(k)): int(c) for t, k, c in zip(linking.title, linking.track, linking.cluster)}
     person_of_track = {(t, int(k)): p for t, k, p in zip(linking.title, linking.track, track_person)}
-    identities = {t: warehouse.rows("identities", t) for t in faces}
     appearances: dict[tuple[str, str, int], dict] = {}
     for t, f in faces.items():
         for k in np.unique(f["track"]):
@@ -274,6 +275,7 @@ def _write(
             "last_title",
             "last_seen_s",
             "crop_path",
+            "sheet_path",
         )
     }
     for pid in sorted(persons, key=lambda p: -sum(seconds(k) for k in persons[p])):
@@ -281,9 +283,6 @@ def _write(
         titles = sorted({k[1] for k in own})
         first = min(own, key=lambda k: (k[1], min(appearances[k]["times"])))
         last = max(own, key=lambda k: (k[1], max(appearances[k]["times"])))
-        biggest = max(own, key=seconds)
-        crops = identities[biggest[1]]
-        crop = crops["crop_path"][crops["cluster"] == biggest[2]]
         rows["person_id"].append(pid)
         rows["name"].append(names.get(pid))
         rows["kind"].append("recurring" if len(titles) > 1 else "guest")
@@ -295,8 +294,16 @@ def _write(
         rows["first_seen_s"].append(float(min(appearances[first]["times"])))
         rows["last_title"].append(last[1])
         rows["last_seen_s"].append(float(max(appearances[last]["times"])))
-        rows["crop_path"].append(str(crop[0]) if len(crop) else None)
+        rows["crop_path"].append(str(pictures[pid].face) if pid in pictures else None)
+        rows["sheet_path"].append(str(pictures[pid].sheet) if pid in pictures else None)
     warehouse.write("season_persons", season, rows, run_id, version)
+
+
+def _joined(contexts: list[np.ndarray]) -> np.ndarray | None:
+    """The episodes' track contexts as one array; None when an episode has none (detected before they were)."""
+    if not contexts or any(c.shape[1] != contexts[0].shape[1] for c in contexts) or contexts[0].shape[1] < 2:
+        return None
+    return np.concatenate(contexts)
 
 
 def season_questions(warehouse: Warehouse, season: str, limit: int = 50) -> list[dict]:
@@ -308,12 +315,16 @@ def season_questions(warehouse: Warehouse, season: str, limit: int = 50) -> list
     ids = sorted(set(linked["person_id"].tolist()))
     row_of = {pid: i for i, pid in enumerate(ids)}
     person_of_track = {(t, int(k)): row_of[p] for t, k, p in zip(linked["title"], linked["track"], linked["person_id"])}
-    templates, track_keys, seen = [], [], set()
+    templates, contexts, faceness, track_keys, seen = [], [], [], [], set()
     for title in episodes:
         episode = load_episode_identities(warehouse, title)
         keep = np.array([(title, int(k)) in person_of_track for k in episode.tracks], bool)
         rows = np.searchsorted(episode.tracks, episode.face_track)
         templates.append(TrackFaces.from_embeddings(episode.embeddings, rows, len(episode.tracks)).templates()[keep])
+        contexts.append(stored_track_contexts(warehouse, title, episode.tracks)[keep])
+        tracks = warehouse.rows("tracks", title)
+        score = dict(zip(tracks["track"].tolist(), tracks["median_score"].tolist()))
+        faceness.append([score[int(k)] for k in episode.tracks[keep]])
         track_keys += [(title, int(k)) for k in episode.tracks[keep]]
         seen |= {((title, a), (title, b)) for a, b in episode.cannot_link}
     corrections = load_corrections(warehouse, season)
@@ -347,6 +358,8 @@ def season_questions(warehouse: Warehouse, season: str, limit: int = 50) -> list
         answered | set(person_pairs(rows(told), person)),
         settled,
         limit,
+        _joined(contexts),
+        np.concatenate(faceness) if faceness else None,
     )
     return [
         {

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from vcn_resources.warehouse import Warehouse
-from videoclusternet.corrections import VERBS, Constraints, Correction, TrackFacesIndex, constraints_of
+from videoclusternet.corrections import VERBS, Constraints, Correction, TrackFacesIndex, constraints_of, effective
 from videoclusternet.stages import SEASON_CAST
 from videoclusternet.titles import cast_season
 
@@ -80,6 +80,24 @@ def season_track_faces(warehouse: Warehouse, titles: list[str]) -> TrackFacesInd
         return TrackFacesIndex(np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)))
     title, track, frame, *box = zip(*rows)
     return TrackFacesIndex(np.array(title, object), np.array(track), np.array(frame), np.stack(box, axis=1))
+
+
+def rescued_tracks(
+    warehouse: Warehouse, title: str, frames: np.ndarray, boxes: np.ndarray, track_of: np.ndarray
+) -> dict:
+    """The tracks of a new tracking of `title` (each face's frame, box and track) that a correction moved out of
+    the set-aside tracks (`vcn move` of a track the quality filter set aside), found by their anchors:
+    track -> the correction's id."""
+    moves = [
+        c
+        for c in effective(load_corrections(warehouse, cast_season(title)))
+        if c.verb == "move" and c.arguments.get("rescue") and c.arguments["title"] == title
+    ]
+    if not moves:
+        return {}
+    faces = TrackFacesIndex(np.full(len(frames), title, object), np.asarray(track_of), np.asarray(frames), boxes)
+    found = faces.find([c.arguments["track"] for c in moves])
+    return {track[1]: c.id for c, track in zip(moves, found) if track is not None}
 
 
 def track_anchors(warehouse: Warehouse, tracks: list[tuple[str, int]]) -> list[list]:

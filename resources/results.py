@@ -15,13 +15,21 @@ import pyarrow.parquet as pq
 
 from vcn_resources.warehouse import Warehouse
 from videoclusternet.clustering import cooccurring_pairs
+from videoclusternet.context import track_contexts
 from videoclusternet.linking import EpisodeIdentities
 from videoclusternet.pipeline import TitleFaces
 from videoclusternet.quality import KEPT
 from videoclusternet.types import FaceDetections, Shot
 
-# The faces artifact: each face's aligned crop (JPEG) and tracking descriptor, by face id.
-FACES_ARTIFACT = pa.schema([("face", pa.int64()), ("crop_jpeg", pa.binary()), ("appearance", pa.list_(pa.float32()))])
+# The faces artifact: each face's aligned crop (JPEG), tracking descriptor and context (the colours below it).
+FACES_ARTIFACT = pa.schema(
+    [
+        ("face", pa.int64()),
+        ("crop_jpeg", pa.binary()),
+        ("appearance", pa.list_(pa.float32())),
+        ("context", pa.list_(pa.float32())),
+    ]
+)
 
 
 class StoredCrops(Sequence[bytes]):
@@ -177,6 +185,18 @@ def load_episode_identities(warehouse: Warehouse, title: str) -> EpisodeIdentiti
         raw[embedded],
         cooccurring_pairs(frame_of[kept], track_of[kept]),
     )
+
+
+def stored_track_contexts(warehouse: Warehouse, title: str, tracks: np.ndarray) -> np.ndarray:
+    """Per track of `tracks` (sorted ids): the mean context descriptor of its faces (`videoclusternet.context`);
+    zeros where none was stored (a title detected before descriptors were)."""
+    faces = pq.ParquetFile(warehouse.artifact_path(title, "faces"))
+    if "context" not in faces.schema_arrow.names:
+        return np.zeros((len(tracks), 1), np.float32)
+    column = faces.read(columns=["context"]).column("context").combine_chunks()
+    context = column.flatten().to_numpy().reshape(len(column), -1).astype(np.float32)
+    members = warehouse.rows("face_track_members", title)
+    return track_contexts(context[members["face"]], members["track"], tracks)
 
 
 def kept_faces(warehouse: Warehouse, title: str) -> dict[str, np.ndarray]:

@@ -119,7 +119,8 @@ TABLES["season_persons"] = _schema(
     ("first_seen_s", pa.float64()),
     ("last_title", pa.string()),
     ("last_seen_s", pa.float64()),
-    ("crop_path", pa.string()),
+    ("crop_path", pa.string()),  # the face that shows the person best (JPEG)
+    ("sheet_path", pa.string()),  # a contact sheet of its faces across tracks and episodes (PNG)
     key="season",
 )
 # Per person and episode cluster: where the person appears.

@@ -83,3 +83,44 @@ def test_a_move_to_a_new_person_and_a_not_a_face_hold_and_undo_takes_one_back(ho
     main(["corrections", TITLE])
     listing = capsys.readouterr().out
     assert f"{undo_id}\tnot_a_face" in listing and "undone" in listing
+
+
+@pytest.fixture(scope="module")
+def sparse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The title with faces on every 5th frame only: the shots of 12 or 13 frames give tracks of 2 or 3 faces,
+    so some are set aside as too short."""
+    root = tmp_path_factory.mktemp("sparse")
+    clip = compose_clip(root / "show_s01e01.mp4", fps=10, script=SCRIPT)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VCN_HOME", str(root / "home"))
+        assert run_titles([clip.path], stride=5)[TITLE].success
+    return root / "home"
+
+
+def test_a_track_from_the_unknown_bucket_is_rescued_to_a_person(sparse: Path, monkeypatch, capsys):
+    """A move of a track outside the cast rescues it: one a person called not a face, and one the quality filter
+    set aside (the title is tracked again and the track kept; an undo sets it aside again)."""
+    monkeypatch.setenv("VCN_HOME", str(sparse))
+    monkeypatch.setenv("DAGSTER_HOME", str(sparse / "dagster"))
+    folder = sparse
+    people = _people(capsys)
+    donor, target = people[0], people[-1]
+    track = donor["tracks"][0]
+    main(["not-a-face", TITLE, track[0], str(track[1])])
+    assert tuple(track) not in _person_of_tracks(folder)
+    main(["move", TITLE, track[0], str(track[1]), target["person_id"]])  # rescued, to another person
+    after = _person_of_tracks(folder)
+    assert after[tuple(track)] == after[tuple(target["tracks"][0])]
+    con = Warehouse(folder).connect()
+    set_aside = con.execute("SELECT track, status FROM tracks WHERE title = ? AND status <> 'kept'", [TITLE])
+    rescued, verdict = set_aside.fetchall()[0]
+    main(["move", TITLE, TITLE, str(rescued), "new"])
+    status, reason = con.execute(
+        "SELECT status, reason FROM tracks WHERE title = ? AND track = ?", [TITLE, rescued]
+    ).fetchone()
+    assert status == "kept" and reason.startswith("rescued by correction")
+    assert (TITLE, rescued) in _person_of_tracks(folder)
+    (last,) = con.execute("SELECT max(id) FROM corrections WHERE verb = 'move'").fetchone()
+    main(["undo", TITLE, str(last)])
+    status = con.execute("SELECT status FROM tracks WHERE title = ? AND track = ?", [TITLE, rescued]).fetchone()
+    assert status == (verdict,) and (TITLE, rescued) not in _person_of_tracks(folder)

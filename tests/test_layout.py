@@ -80,7 +80,8 @@ def test_every_package_folder_is_installed_under_its_name():
         for folder in INSTALLED_AS
         for init in (REPO / folder).rglob("__init__.py")
     }
-    assert packages == folders
+    data = set(PYPROJECT["tool"]["setuptools"]["package-data"])  # folders of templates and static files
+    assert packages == folders | data
     mapped = PYPROJECT["tool"]["setuptools"]["package-dir"]
     assert mapped == {name: folder for folder, name in INSTALLED_AS.items() if name != folder}
 

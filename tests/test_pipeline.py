@@ -125,8 +125,8 @@ def test_rerun_replaces_rows(home_env):
 
 def test_export_contract(home_env, tmp_path):
     rows = scorer_rows(Warehouse(home_env.home).connect(), TITLE)
-    columns = ["frame_idx", "timestamp", "x1", "y1", "x2", "y2", "track_id", "cluster_id", "person_id"]
-    assert rows and list(rows[0]) == columns  # person_id last: the season's person (a film is its own season)
+    columns = ["frame_idx", "timestamp", "x1", "y1", "x2", "y2", "track_id", "cluster_id", "person_id", "name"]
+    assert rows and list(rows[0]) == columns  # the season's person (a film is its own season) and its name last
     assert all((r["person_id"] is None) == (r["cluster_id"] is None) for r in rows)
     assert {r["person_id"] for r in rows if r["person_id"]} and all(
         r["person_id"].startswith(f"{TITLE}/p") for r in rows if r["person_id"]
@@ -144,7 +144,7 @@ def test_export_contract(home_env, tmp_path):
         capture_output=True,
         text=True,
     ).stdout
-    assert len(json.loads(as_json)) == len(rows)
+    assert len(json.loads(as_json)["faces"]) == len(rows)
 
 
 def test_sql_reader_does_not_block_runs(home_env, tmp_path):

@@ -126,13 +126,14 @@ def test_season_and_title_exports_carry_the_person(home: SeasonHome, tmp_path: P
         "track_id",
         "cluster_id",
         "person_id",
+        "name",
     ]
     assert {r["title"] for r in rows} == set(SCRIPTS)
     assert all(r["person_id"].startswith(f"{SEASON}/p") for r in rows if r["cluster_id"])
     title_out = tmp_path / "e01.csv"
     main(["export", "show.s01e01", "--out", str(title_out)])
     with open(title_out, newline="") as fh:
-        assert next(csv.reader(fh))[-2:] == ["cluster_id", "person_id"]
+        assert next(csv.reader(fh))[-3:] == ["cluster_id", "person_id", "name"]
 
 
 def test_the_season_scores_as_one_item_set(home: SeasonHome, capsys):

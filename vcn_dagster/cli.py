@@ -22,7 +22,10 @@ from vcn_dagster.memory import arrow_on_system_malloc, limit_malloc_arenas
 from vcn_resources.home import vcn_home
 
 if TYPE_CHECKING:
-    from vcn_dagster.operations import TitleRun
+    from collections.abc import Callable
+    from typing import TextIO
+
+    from vcn_dagster.operations import CastExport, TitleRun
     from vcn_resources.warehouse import TitleSummary, Warehouse
     from videoclusternet.metrics import Evaluation
 
@@ -86,29 +89,62 @@ def cluster(title: str, clusterer: str, threshold: float | None, adapt: bool | N
 
 @cli.command()
 @click.argument("key")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
-@click.option("--out", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "webvtt", "eaf"]),
+    default="csv",
+    help="csv: one row per face (the scorer's); json: titles, persons with intervals, faces; webvtt: a cue per "
+    "person on screen (a browser's <track>); eaf: an ELAN file, a tier per person",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="file to write (default: stdout); for a season's webvtt or eaf, a folder: one file per episode",
+)
 def export(key: str, fmt: str, out: Path | None) -> None:
-    """One row per detected face of a title (KEY: show.s01e03) or of every episode of a season (show.s01)."""
-    from vcn_dagster.operations import export_rows
+    """A title's (KEY: show.s01e03) or a season's (show.s01) faces and persons, for other tools."""
+    from vcn_dagster.operations import OperationError, export_cast
+    from vcn_resources import exports
 
-    columns, rows = export_rows(key)
-    stream = open(out, "w", newline="") if out else sys.stdout
-    try:
-        if fmt == "json":
-            json.dump(rows, stream)
-        else:
-            writer = csv.DictWriter(stream, columns)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(
-                    {k: ("" if v is None else round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}
-                )
-    finally:
+    cast = export_cast(key)
+    if fmt in ("csv", "json"):
+        _write_text(out, lambda stream: _write_rows(cast, fmt, stream))
         if out:
-            stream.close()
-    if out:
-        _stderr(f"{len(rows)} faces written to {out}")
+            _stderr(f"{len(cast.rows)} faces written to {out}")
+        return
+    titles = list(cast.timings)
+    if len(titles) > 1 and not (out and not out.suffix):
+        raise OperationError(f"a season's {fmt} is one file per episode: give --out FOLDER")
+    for title in titles:
+        intervals = [i for i in cast.intervals if i.title == title]
+        target = out / f"{title}.{'vtt' if fmt == 'webvtt' else 'eaf'}" if len(titles) > 1 else out
+        text = exports.webvtt(intervals) if fmt == "webvtt" else exports.eaf(intervals, cast.videos[title])
+        _write_text(target, lambda stream, text=text: stream.write(text))
+        if target:
+            _stderr(f"{len(intervals)} intervals of {title} written to {target}")
+
+
+def _write_text(out: Path | None, write: Callable[[TextIO], object]) -> None:
+    """`write` to the file `out` (its folder made), or to stdout."""
+    if out is None:
+        write(sys.stdout)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as stream:
+        write(stream)
+
+
+def _write_rows(cast: CastExport, fmt: str, stream: TextIO) -> None:
+    from vcn_resources.exports import as_json
+
+    if fmt == "json":
+        json.dump(as_json(cast.key, cast.rows, cast.timings, cast.intervals), stream)
+        return
+    writer = csv.DictWriter(stream, cast.columns)
+    writer.writeheader()
+    for row in cast.rows:
+        writer.writerow({k: ("" if v is None else round(v, 2) if isinstance(v, float) else v) for k, v in row.items()})
 
 
 @cli.command()
@@ -201,6 +237,38 @@ def ui(context: click.Context) -> None:
     # restore the default, or neither signal would stop the UI.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execv(dagster, [str(dagster), *arguments])
+
+
+@cli.command()
+@click.argument("key", required=False)
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option(
+    "--static",
+    "static_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="write a self-contained read-only HTML report (and a PNG contact sheet per person) here instead",
+)
+def review(key: str | None, port: int, static_dir: Path | None) -> None:
+    """See a cast (KEY: a season or a title; default: a list of them) and correct it in a browser, on
+    http://127.0.0.1:PORT; every button writes the same corrections as the CLI."""
+    from vcn_dagster import operations
+
+    if key is not None:
+        operations.cast_scope(key)  # an unknown key: one line, before anything starts
+    if static_dir is not None:
+        if key is None:
+            raise click.UsageError("--static writes one cast: give its KEY")
+        from vcn_dagster.review.report import write_report
+
+        click.echo(f"report written to {write_report(key, static_dir)}")
+        return
+    import uvicorn
+
+    from vcn_dagster.review.app import review_app
+
+    operations.prepare_home()  # corrections run Dagster materialisations on the home's instance
+    click.echo(f"review {key or 'casts'} on http://127.0.0.1:{port}/ (Ctrl-C stops it)")
+    uvicorn.run(review_app(key), host="127.0.0.1", port=port, log_level="warning")
 
 
 @cli.command("backfill-season")

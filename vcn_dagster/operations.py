@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import dagster as dg
 
     from vcn_dagster.backfills import SeasonBackfill
+    from vcn_resources.exports import Interval, TitleTiming
     from videoclusternet.metrics import Evaluation
 
 Report = Callable[[str], None]
@@ -242,15 +243,41 @@ def known_title_warehouse(title: str) -> Warehouse:
     return warehouse
 
 
-def export_rows(key: str) -> tuple[list[str], list[dict]]:
-    """(columns, rows) of `vcn export KEY`: one row per face of the title `key`, or, for a season, of every
-    episode linked into its cast (its title first)."""
-    from vcn_resources.exports import EXPORT_COLUMNS, SEASON_EXPORT_COLUMNS, scorer_rows, season_rows
+@dataclass(frozen=True)
+class CastExport:
+    """What `vcn export KEY` writes, in every format: the face rows (`columns`), each title's timing and video,
+    and the persons' on-screen intervals."""
+
+    key: str
+    columns: list[str]
+    rows: list[dict]
+    timings: dict[str, TitleTiming]
+    videos: dict[str, str | None]
+    intervals: list[Interval]
+
+
+def export_cast(key: str) -> CastExport:
+    """One row per face of the title `key`, or, for a season, of every episode linked into its cast (its title
+    first), with the persons' intervals on screen."""
+    from vcn_resources.exports import (
+        EXPORT_COLUMNS,
+        SEASON_EXPORT_COLUMNS,
+        TitleTiming,
+        on_screen_intervals,
+        scorer_rows,
+        season_rows,
+    )
 
     warehouse, season, title = cast_scope(key)
     if title is not None:
-        return EXPORT_COLUMNS, scorer_rows(warehouse.connect(), title)
-    return SEASON_EXPORT_COLUMNS, season_rows(warehouse.connect(), season)
+        columns, rows, titles = EXPORT_COLUMNS, scorer_rows(warehouse.connect(), title), [title]
+    else:
+        columns, rows = SEASON_EXPORT_COLUMNS, season_rows(warehouse.connect(), season)
+        titles = sorted({r["title"] for r in rows})
+    infos = {t: warehouse.require_title(t) for t in titles}
+    timings = {t: TitleTiming(t, i.fps or 0.0, i.duration_s or 0.0, i.frame_step_s) for t, i in infos.items()}
+    intervals = on_screen_intervals(rows, timings, default_title=title or "")
+    return CastExport(key, columns, rows, timings, {t: i.path for t, i in infos.items()}, intervals)
 
 
 def evaluate_key(key: str, truth: list[Path], iou_threshold: float = 0.4) -> Evaluation:
@@ -441,6 +468,19 @@ def correct(
         if len(set(ids)) < 2:
             raise OperationError(f"{verb} names two or more different persons")
         arguments = {"persons": ids, "anchors": _anchors_of(warehouse, season, ids)}
+    elif verb == "move" and _outside_cast(warehouse, title, track):
+        # A rescue from the Unknown bucket: a track the quality filter set aside (it is tracked again, and kept),
+        # or one a not-a-face took out.
+        target = None if to == "new" else person_id(season, to)
+        arguments = {
+            "title": title,
+            "track_id": int(track),
+            "from": None,
+            "rescue": _set_aside(warehouse, title, track),
+            "track": track_anchors(warehouse, [(title, int(track))])[0],
+            "to": target,
+            "anchors": [[], *_anchors_of(warehouse, season, [target] if target else [])],
+        }
     elif verb in ("move", "not_a_face"):
         one, old = _track_of(warehouse, title, track)
         arguments = {"title": title, "track_id": int(track), "from": old, "track": track_anchors(warehouse, [one])[0]}
@@ -451,7 +491,7 @@ def correct(
     else:
         raise OperationError(f"unknown correction {verb!r}")
     correction = append_correction(warehouse, season, verb, arguments, who)
-    _apply(season, [title] if "track_id" in arguments else [])
+    _apply(season, [title] if "track_id" in arguments else [], retrack=bool(arguments.get("rescue")))
     return correction.id
 
 
@@ -464,7 +504,8 @@ def undo(key: str, correction_id: int, who: str | None = None) -> int:
     if target is None or target.verb == "undo":
         raise OperationError(f"no correction {correction_id} of season {season!r} to undo: `vcn corrections {key}`")
     undo_row = append_correction(warehouse, season, "undo", {"correction": correction_id}, who)
-    _apply(season, [target.arguments["title"]] if "track_id" in target.arguments else [])
+    titles = [target.arguments["title"]] if "track_id" in target.arguments else []
+    _apply(season, titles, retrack=bool(target.arguments.get("rescue")))
     return undo_row.id
 
 
@@ -490,9 +531,43 @@ def corrections(key: str) -> list[dict]:
     return out
 
 
-def _apply(season: str, titles: list[str]) -> None:
+def _retrack(title: str) -> None:
+    """Materialise the title's stages from `face_tracks` down, with the settings it was registered with."""
+    from vcn_dagster.jobs import stage_keys
+
+    home = prepare_home()
+    adapt = MediaLibrary(home).lookup(title).adapt
+    selection = stage_keys(adapt)
+    selection = selection[[k.path[-1] for k in selection].index("face_tracks") :]
+    result = _materialize(home, title, selection, {"face_clusters": {"adapt": adapt}}, "vcn correction")
+    if not result.success:
+        raise OperationError(f"{title}: tracking again failed: {failure_reason(result)}")
+
+
+def _set_aside(warehouse: Warehouse, title: str, track: int) -> bool:
+    """Whether a track of the title is one the quality filter set aside."""
+    found = (
+        warehouse.connect()
+        .execute("SELECT status <> 'kept' FROM tracks WHERE title = ? AND track = ?", [title, int(track)])
+        .fetchone()
+    )
+    return bool(found and found[0])
+
+
+def _outside_cast(warehouse: Warehouse, title: str, track: int) -> bool:
+    """Whether a track of the title is in no person of its season's cast (set aside, or not a face); a clear
+    error for a track the title does not have."""
+    con = warehouse.connect()
+    if con.execute("SELECT 1 FROM tracks WHERE title = ? AND track = ?", [title, int(track)]).fetchone() is None:
+        raise OperationError(f"{title!r} has no track {track}")
+    linked = con.execute("SELECT 1 FROM person_tracks WHERE title = ? AND track = ?", [title, int(track)])
+    return linked.fetchone() is None
+
+
+def _apply(season: str, titles: list[str], retrack: bool = False) -> None:
     """Cluster `titles` again with the clusterer they were clustered with (which links the season again), or,
-    with no title, link the season again."""
+    with no title, link the season again. `retrack`: first track the titles again, from `face_tracks` down
+    (a rescued track is kept, embedded and clustered; an undone rescue set aside again)."""
     for title in titles:
         used = Warehouse(vcn_home()).read_title("track_clusters", title)
         described = [
@@ -500,6 +575,8 @@ def _apply(season: str, titles: list[str]) -> None:
         ]
         name, _, rest = (described[0] if described else "auto").partition("(")
         threshold = float(rest.split("=")[1].rstrip(")")) if rest.startswith("threshold=") else None
+        if retrack:
+            _retrack(title)
         recluster(title, name, threshold, None)
     if not titles:
         link_seasons([season], "vcn correction")

@@ -128,11 +128,12 @@ def constraints_of(corrections: Sequence[Correction], faces: TrackFacesIndex) ->
             if track is None:
                 out.applies[c.id] = "its track's face is no longer in a kept track"
                 continue
-            # A later correction of a track wins over earlier links of it.
+            # A later correction of a track wins over earlier links of it, and a move over a not-a-face.
             out.must_link = [group - {track} for group in out.must_link]
             if c.verb == "not_a_face":
                 out.removed[track] = c.id
             else:
+                out.removed.pop(track, None)
                 old, target = groups if len(groups) == 2 else (groups[0], [])
                 out.cannot_link |= {(track, t) for t in old if t != track}
                 if target:

@@ -15,6 +15,7 @@ import numpy as np
 from videoclusternet.align import align_faces
 from videoclusternet.clustering import Clusterer, CooccurrenceCutClusterer, FaceLoss, TrackFaces, cooccurring_pairs
 from videoclusternet.clustering.cooccurrence_cut import CutReport
+from videoclusternet.context import context_descriptors
 from videoclusternet.corrections import Constraints, correction_cannot_links, must_link_groups
 from videoclusternet.embedding import choose_faces
 from videoclusternet.models import Detector, Embedder
@@ -83,6 +84,7 @@ class FrameFaces:
     jpegs: list[bytes]
     sharpness: np.ndarray
     appearance: np.ndarray
+    context: np.ndarray  # the colours below each face (`videoclusternet.context`)
 
     def __len__(self) -> int:
         return len(self.found)
@@ -92,7 +94,13 @@ def _frame_faces(detector: Detector, frame: int, image: np.ndarray) -> FrameFace
     found = detector.detect(image)
     found.frame_idx = np.full(len(found), frame, np.int64)
     crops = align_faces(image, found.landmarks) if len(found) else np.zeros((0, 112, 112, 3), np.uint8)
-    return FrameFaces(found, [encode_jpeg(c) for c in crops], sharpness(crops), appearance_descriptors(crops))
+    return FrameFaces(
+        found,
+        [encode_jpeg(c) for c in crops],
+        sharpness(crops),
+        appearance_descriptors(crops),
+        context_descriptors(image, found.boxes),
+    )
 
 
 def detect_faces(

@@ -29,6 +29,26 @@ def face_size(boxes: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
 
 
+def frontality(landmarks: np.ndarray) -> np.ndarray:
+    """How squarely a face looks at the camera, 1 (frontal) to 0 (profile), from its 5 landmarks [N, 5, 2]
+    (eyes, nose, mouth corners): the nose's distance from the line through the midpoints of the eyes and of the
+    mouth, in face heights (that line's length; it shortens little as a head turns). A nose not between the
+    eyes and the mouth (landmarks a detector put on the back of a head) scores 0."""
+    eyes = (landmarks[:, 0] + landmarks[:, 1]) / 2
+    axis = (landmarks[:, 3] + landmarks[:, 4]) / 2 - eyes
+    height = np.maximum(np.linalg.norm(axis, axis=1), 1e-6)
+    nose = landmarks[:, 2] - eyes
+    along = (nose * axis).sum(axis=1) / height**2  # 0 at the eyes, 1 at the mouth (ArcFace template: 0.49)
+    lateral = np.abs(axis[:, 0] * nose[:, 1] - axis[:, 1] * nose[:, 0]) / height**2
+    return np.clip(1 - 2 * lateral, 0, 1) * ((along > 0) & (along < 1))
+
+
+def picture_quality(score: np.ndarray, sharpness_values: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Which faces to show a person first: sharp, frontal, surely a face. The product of the detector's score,
+    the log of the sharpness (a black or blurred crop scores 0) and the frontality."""
+    return score * np.log1p(np.clip(sharpness_values, 0, None)) * frontality(landmarks)
+
+
 def robust_low_fence(values: np.ndarray, k: float) -> float:
     """median - k robust sigmas; NaN for no data."""
     values = values[np.isfinite(values)]

@@ -20,7 +20,7 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("frames"),
-    Stage("face_detections", gpu=True),
+    Stage("face_detections", version="0.2.0", gpu=True),  # 0.2: the faces artifact keeps each face's context
     Stage("face_tracks"),
     Stage("face_embeddings", gpu=True),
     Stage("adapted_model", adaptation=True, gpu=True),
@@ -29,7 +29,7 @@ STAGES: tuple[Stage, ...] = (
 )
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
 # What a season goes through once its episodes are clustered: their identities linked into the season's cast.
-SEASON_CAST = Stage("season_cast")
+SEASON_CAST = Stage("season_cast", version="0.2.0")  # 0.2: a contact sheet per person
 
 
 def stage(name: str) -> Stage:
