@@ -23,15 +23,15 @@ def context_descriptors(image_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     out = np.zeros((len(boxes), int(np.prod(BINS))), np.float32)
     if not len(boxes):
         return out
-    hsv = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2HSV)
-    height, width = hsv.shape[:2]
+    height, width = image_bgr.shape[:2]
     for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, np.float64)):
         w, h = x2 - x1, y2 - y1
         left, right = int(max(0, x1 - _SIDE * w)), int(min(width, x2 + _SIDE * w))
         top, bottom = int(min(height, y2 + _TOP * h)), int(min(height, y2 + _BOTTOM * h))
         if right - left < _MIN_PX or bottom - top < _MIN_PX:
             continue
-        hist = cv2.calcHist([hsv[top:bottom, left:right]], [0, 1, 2], None, list(BINS), [0, 180, 0, 256, 0, 256])
+        hsv = cv2.cvtColor(image_bgr[top:bottom, left:right], cv2.COLOR_BGR2HSV)  # the region only: a 4K frame
+        hist = cv2.calcHist([hsv], [0, 1, 2], None, list(BINS), [0, 180, 0, 256, 0, 256])
         root = np.sqrt(hist.ravel() / max(float(hist.sum()), 1.0))
         out[i] = root / max(float(np.linalg.norm(root)), 1e-9)
     return out
