@@ -50,7 +50,6 @@ def face_detections(
     title = context.partition_key
     with title_stage(context, warehouse, "face_detections"):
         manifest = warehouse.rows("frames", title)["frame"]
-        stride = int(manifest[1] - manifest[0]) if len(manifest) > 1 else 1
         fps = warehouse.require_title(title).fps
         detectors = face_models.detectors()
         detector = detectors[0]
@@ -66,7 +65,7 @@ def face_detections(
             warehouse.artifact_appender(title, "faces", FACES_ARTIFACT) as artifact,
         ):
             stored = 0
-            for faces in detect_faces(path, detectors, stride=stride, progress=bar.update):
+            for faces in detect_faces(path, detectors, manifest, progress=bar.update):
                 artifact.append(
                     {
                         "face": np.arange(stored, stored + len(faces)),

@@ -81,9 +81,9 @@ def frames(
             stage_version(context),
             size_bytes=os.path.getsize(path),
             fps=info.fps,
-            frame_count=info.frame_count,
+            frame_count=scan.decoded_frames,
             stride=stride,
-            duration_s=info.duration_s,
+            duration_s=scan.decoded_frames / info.fps,
             width=info.width,
             height=info.height,
         )
@@ -93,13 +93,14 @@ def frames(
             "video": dg.MetadataValue.path(path),
             "content_sha256": sha256,
             "fps": info.fps,
-            "frames": info.frame_count,
-            "duration_s": round(info.duration_s, 2),
+            "frames": scan.decoded_frames,
+            "frames_in_header": info.frame_count,
+            "duration_s": round(scan.decoded_frames / info.fps, 2),
             "size": f"{info.width}x{info.height}",
             "shots": len(shots),
             "stride": stride,
             "seconds": round(seconds, 2),
-            "video_s_per_wall_s": round(info.duration_s / max(seconds, 1e-9), 2),
+            "video_s_per_wall_s": round(scan.decoded_frames / info.fps / max(seconds, 1e-9), 2),
         },
         data_version=content_version(warehouse.read_title("shots", title), warehouse.read_title("frames", title)),
     )
@@ -117,3 +118,21 @@ def frames_decoded_and_cut(
     video_frames = int(shots["end_frame"].max()) + 1 if len(shots["shot"]) else 0
     problems += count_problems(materialization_metadata(context), {"shots": len(shots["shot"]), "frames": video_frames})
     return report(context, warehouse, problems, frames=len(manifest["frame"]), shots=len(shots["shot"]))
+
+
+@title_check(frames, blocking=False)
+def frames_match_the_container(
+    context: dg.AssetCheckExecutionContext, warehouse: dg.ResourceParam[Warehouse]
+) -> dg.AssetCheckResult:
+    """The frames decoded are the frames the container's header counts: fewer is a file cut short (a download
+    stopped at 95%) or a header that over-counts; either way the title is shorter than the file says. (Decoding
+    that stops before 90% of them fails the title instead.)"""
+    metadata = materialization_metadata(context)
+    decoded, listed = metadata.get("frames"), metadata.get("frames_in_header")
+    problems = []
+    if decoded is not None and listed and decoded != listed:
+        problems.append(
+            f"{decoded} frames decoded where the file's header says {listed}: it may be cut short (a download that "
+            "stopped early) or its header over-counts; the title runs on the frames decoded"
+        )
+    return report(context, warehouse, problems, decoded=decoded or 0, in_header=listed or 0)

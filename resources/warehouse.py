@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -339,11 +339,22 @@ class Warehouse:
             con.execute(statement)
         return con
 
-    def query(self, sql: str) -> tuple[list[str], list[tuple]]:
+    def query(self, sql: str, warn: Callable[[str], None] = log.warning) -> tuple[list[str], list[tuple]]:
         """(column names, rows) of a query on the database file, opened read-only (refreshed views first);
-        duckdb.Error for a query DuckDB refuses."""
+        duckdb.Error for a query DuckDB refuses. While another process holds the file open for writing, the
+        query runs on the same views in memory, and `warn` says who holds it."""
         self.sync_views()
-        with duckdb.connect(str(self.db_path), read_only=True) as con:
+        try:
+            con = duckdb.connect(str(self.db_path), read_only=True)
+        except duckdb.IOException as exc:
+            holder = re.search(r"held in (\S+) \(PID (\d+)\)", str(exc))
+            who = f"process {holder[2]} ({Path(holder[1]).name})" if holder else "another process"
+            warn(
+                f"{self.db_path} is open for writing in {who}; answered from the Parquet files instead. Open it "
+                f"read-only there to share it: duckdb.connect('{self.db_path}', read_only=True)"
+            )
+            con = self.connect()
+        with con:
             cursor = con.execute(sql)
             return [d[0] for d in cursor.description], cursor.fetchall()
 

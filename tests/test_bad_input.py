@@ -85,8 +85,9 @@ def test_names_without_a_key_clashing_keys_and_missing_files_fail_alone(
     assert f"{clash}: title key 'a_b' is also the key of {first}" in err
     assert f"FAILED: title a_b failed in frames: {first}: not a decodable video" in err  # the reason, no traceback
     assert "Traceback" not in err
-    assert _title_row(home_copy, "gone.s01e01")["error"] == f"frames: {missing}: file not found"
-    assert _title_row(home_copy, tmp_path.name)["error"] == f"frames: {tmp_path}: not a file"
+    assert f"error: title gone.s01e01: frames: {missing}: file not found" in err
+    assert f"error: title {tmp_path.name}: frames: {tmp_path}: not a file" in err
+    assert not _title_row(home_copy, "gone.s01e01") and not _title_row(home_copy, tmp_path.name)  # none made
     assert str(first) in _title_row(home_copy, "a_b")["error"]  # the first of the clash ran, and failed on its own
 
 
@@ -124,3 +125,110 @@ def test_evaluate_refuses_a_failed_title_and_a_meaningless_iou(home_copy: Path, 
         main(["evaluate", "broken_show.s01e02", "--truth", truth])
     with pytest.raises(SystemExit, match=r"IoU threshold 5.0: must be above 0 and at most 1"):
         main(["evaluate", TITLE, "--truth", truth, "--iou", "5"])
+
+
+def test_a_symlink_loop_fails_its_file_alone_and_the_good_title_finishes(
+    home_copy: Path, processed, tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    loop, other = tmp_path / "loop_s01e01.mp4", tmp_path / "other"
+    loop.symlink_to(other)
+    other.symlink_to(loop)
+    good = tmp_path / "good_s01e01.mp4"
+    shutil.copyfile(processed.truth.path, good)
+    with pytest.raises(SystemExit) as exit_code:
+        main(["run", str(loop), str(good)])
+    assert exit_code.value.code == 1
+    err = capsys.readouterr().err
+    assert f"error: title loop.s01e01: frames: {loop}: Too many levels of symbolic links" in err
+    assert "Traceback" not in err
+    assert _title_row(home_copy, "good.s01e01")["status"] == "done"
+
+
+def test_a_second_file_with_a_titles_key_is_refused_unless_replace(home_copy: Path, tmp_path: Path, capsys):
+    part1, part2 = tmp_path / "Dup.Show.S01E01.Part1.mp4", tmp_path / "Dup.Show.S01E01.Part2.mp4"
+    for video in (part1, part2):
+        video.write_bytes(os.urandom(5_000))  # not decodable: the runs fail fast, which is not the point here
+    run_titles([part1])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_code:
+        main(["run", str(part2)])
+    assert exit_code.value.code == 1
+    err = capsys.readouterr().err
+    assert f"error: {part2}: title 'dup_show.s01e01' is {part1}'s; pass --title KEY" in err
+    assert _title_row(home_copy, "dup_show.s01e01")["path"] == str(part1)
+    with pytest.raises(SystemExit):  # it fails to decode, but it is the title's video now
+        main(["run", str(part2), "--replace"])
+    assert _title_row(home_copy, "dup_show.s01e01")["path"] == str(part2)
+
+
+def test_a_stride_longer_than_the_video_sees_every_shot(home_copy: Path, processed):
+    assert run_titles([processed.truth.path], title=TITLE, stride=100_000, adapt=False)[TITLE].success
+    con = Warehouse(home_copy).connect()
+    frames = con.execute("SELECT count(*), count(DISTINCT shot) FROM frames WHERE title = ?", [TITLE]).fetchone()
+    shots = con.execute("SELECT count(*) FROM shots WHERE title = ?", [TITLE]).fetchone()[0]
+    assert frames == (shots, shots) and shots > 1  # one frame of each shot
+    faces = con.execute("SELECT DISTINCT frame FROM face_detections WHERE title = ?", [TITLE]).fetchall()
+    listed = {f for (f,) in con.execute("SELECT frame FROM frames WHERE title = ?", [TITLE]).fetchall()}
+    assert faces and {f for (f,) in faces} <= listed
+
+
+def test_export_of_a_failed_title_says_why_and_exits_1(home_copy: Path, tmp_path: Path):
+    out = tmp_path / "out.csv"
+    with pytest.raises(SystemExit, match=r"^vcn export: broken_show.s01e02 failed in frames: .*nothing to export"):
+        main(["export", "broken_show.s01e02", "--out", str(out)])
+    assert not out.exists()
+
+
+def test_sql_answers_while_a_notebook_holds_the_database_for_writing(home_copy: Path, capsys):
+    import subprocess
+    import sys
+
+    Warehouse(home_copy).sync_views()
+    db = home_copy / "vcn.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys, time; c = duckdb.connect({str(db)!r}); print(1, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "1"
+        capsys.readouterr()
+        main(["sql", "SELECT count(*) AS n FROM titles"])
+        captured = capsys.readouterr()
+        assert captured.out.splitlines()[0] == "n" and int(captured.out.splitlines()[1]) >= 1
+        (line,) = captured.err.strip().splitlines()
+        assert line.startswith(f"vcn sql: {db} is open for writing in process {holder.pid} (")
+        assert "read_only=True" in line
+    finally:
+        holder.kill()
+
+
+def test_a_file_cut_short_runs_on_its_decoded_frames_with_a_warning(
+    home_copy: Path, processed, tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    import cv2
+
+    capture = cv2.VideoCapture(str(processed.truth.path))
+    ok, frame = capture.read()
+    whole = tmp_path / "whole.mkv"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"VP80"), 25, (frame.shape[1], frame.shape[0]))
+    while ok:
+        writer.write(frame)
+        ok, frame = capture.read()
+    writer.release()
+    cut = tmp_path / "cut_s01e01.mkv"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.95)])  # a download stopped at 95%
+    capsys.readouterr()
+    main(["run", str(cut)])
+    out = capsys.readouterr().out
+    row = _title_row(home_copy, "cut.s01e01")
+    listed = int(cv2.VideoCapture(str(cut)).get(cv2.CAP_PROP_FRAME_COUNT))
+    assert row["status"] == "done" and row["frame_count"] < listed
+    assert f"warning: frames check frames_match_the_container: {row['frame_count']} frames decoded where" in out
+    con = Warehouse(home_copy).connect()
+    last = con.execute("SELECT max(frame) FROM frames WHERE title = 'cut.s01e01'").fetchone()[0]
+    assert last < row["frame_count"]  # no phantom frame in the manifest

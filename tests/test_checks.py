@@ -16,7 +16,7 @@ from vcn_resources.warehouse import Warehouse
 
 TITLE = "clip"
 CHECKS = {
-    "frames": {"frames_decoded_and_cut"},
+    "frames": {"frames_decoded_and_cut", "frames_match_the_container"},
     "face_detections": {"boxes_inside_frame", "title_has_faces"},
     "face_tracks": {"tracks_within_shots"},
     "face_embeddings": {"kept_tracks_embedded"},
@@ -25,7 +25,11 @@ CHECKS = {
     "face_clusters": {"one_cluster_per_kept_track", "cooccurring_tracks_apart", "face_clusters_match_truth"},
     "season_cast": {"every_kept_track_has_one_person"},
 }
-WARNINGS = {"title_has_faces", "face_clusters_match_truth"}  # non-blocking: they warn, nothing downstream waits
+WARNINGS = {
+    "title_has_faces",
+    "face_clusters_match_truth",
+    "frames_match_the_container",
+}  # non-blocking: they warn, nothing downstream waits
 
 
 @pytest.fixture(scope="module")

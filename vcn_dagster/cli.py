@@ -57,11 +57,16 @@ def cli() -> None:
     help="adapt the face model to each title and cluster with it (--no-adapt: the generic model), "
     "in this and later runs (default: as before, or not)",
 )
-def run(videos: tuple[Path, ...], title: str | None, stride: int | None, adapt: bool | None) -> int:
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="let a video take over the title of another file with the same key (default: refused)",
+)
+def run(videos: tuple[Path, ...], title: str | None, stride: int | None, adapt: bool | None, replace: bool) -> int:
     """Process videos end to end."""
     from vcn_dagster import operations
 
-    outcome = operations.run_titles(list(videos), title, stride, adapt, report=_stderr)
+    outcome = operations.run_titles(list(videos), title, stride, adapt, replace=replace, report=_stderr)
     _print_summary([run.key for run in outcome.values()], outcome)
     return _exit_code(outcome)
 
@@ -172,8 +177,14 @@ def titles() -> None:
 
     home = vcn_home()
     media = MediaLibrary(home)
+    summaries = Warehouse(home).summaries()
+    if any(s.info.status == "processing" for s in summaries):  # running, or interrupted: ask Dagster which
+        from vcn_dagster.operations import prepare_home
+
+        prepare_home()
+        summaries = Warehouse(home).summaries()
     click.echo("title\tstatus\tseconds\tfaces\tpeople\tadapted\terror")
-    for s in Warehouse(home).summaries():
+    for s in summaries:
         info = s.info
         length = "" if info.duration_s is None else f"{info.duration_s:.1f}"
         entry = media.find(info.title)
@@ -217,7 +228,7 @@ def sql(query: str) -> None:
     from vcn_resources.warehouse import Warehouse
 
     try:
-        columns, rows = Warehouse(vcn_home()).query(query)
+        columns, rows = Warehouse(vcn_home()).query(query, warn=lambda line: _stderr(f"vcn sql: {line}"))
     except duckdb.Error as exc:
         raise OperationError(str(exc)) from None
     click.echo("\t".join(columns))

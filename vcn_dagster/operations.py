@@ -11,8 +11,10 @@ read-only commands (`vcn titles`, `vcn sql`, `vcn export`) start in a fraction o
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,11 +61,17 @@ class TitleRun:
 
 
 def prepare_home() -> Path:
-    """The home folder, with its Dagster instance settings written and DAGSTER_HOME pointing at it."""
+    """The home folder, with its Dagster instance settings written and DAGSTER_HOME pointing at it, and the
+    runs of `vcn` processes that died before finishing failed, their pool slots freed (`recovery`)."""
+    import dagster as dg
+
+    from vcn_dagster.recovery import recover_interrupted_runs
+
     home = vcn_home()
     dagster_dir = dagster_home(home)
     write_instance_settings(dagster_dir)  # the default sqlite instance, with the home's pool limits
     os.environ["DAGSTER_HOME"] = str(dagster_dir)
+    recover_interrupted_runs(dg.DagsterInstance.get(), Warehouse(home))
     return home
 
 
@@ -74,6 +82,7 @@ def _materialize(
     import dagster as dg
 
     from vcn_dagster.definitions import all_assets, all_checks, build_resources
+    from vcn_dagster.recovery import process_tags
 
     return dg.materialize(  # with the checks, so that a blocking one that fails stops the title
         [*all_assets, *all_checks],
@@ -83,7 +92,7 @@ def _materialize(
         resources=build_resources(home),
         run_config={"ops": {op: {"config": config} for op, config in ops.items()}, "loggers": QUIET_LOGS},
         raise_on_error=False,
-        tags={"vcn/launched_by": launched_by},
+        tags={"vcn/launched_by": launched_by, **process_tags()},
     )
 
 
@@ -115,11 +124,23 @@ def link_seasons(seasons: list[str], launched_by: str, report: Report = _silent)
     return outcome
 
 
+def _readable_file(video: Path) -> Path:
+    """`video`, or the OSError that says why it is not a file this process can read."""
+    try:
+        if not stat.S_ISREG(os.stat(video).st_mode):
+            raise OSError(errno.EISDIR, "not a file")
+    except FileNotFoundError:
+        raise OSError(errno.ENOENT, "file not found") from None
+    with open(video, "rb"):  # PermissionError now, not from the hashing later
+        return video
+
+
 def run_titles(
     videos: list[Path],
     title: str | None = None,
     stride: int | None = None,
     adapt: bool | None = None,
+    replace: bool = False,
     report: Report = _silent,
 ) -> dict[str, TitleRun]:
     """Register each video as a title partition and materialise every stage for it, in this process.
@@ -128,7 +149,9 @@ def run_titles(
     clustered with that; otherwise the adaptation stages are skipped and tracks are clustered on the generic model.
 
     A title that fails is recorded as failed with its reason; the others carry on. So is a missing file. A
-    video that gives no usable title key, or the key of an earlier video, is an error for that video alone.
+    video that gives no usable title key, or the key of an earlier video, is an error for that video alone; so
+    is a video whose key, derived from its name, is the title of another file that still exists, unless
+    `replace` (a key given with `title` is the user's choice).
     Returns title (or, for a video without a key, its path) -> how it went.
     """
     import dagster as dg
@@ -164,15 +187,27 @@ def run_titles(
             outcome[str(video)] = TitleRun(str(video), False, reason)
             report(f"error: {reason}")
             continue
-        if not Path(video).is_file():
-            reason = f"frames: {Path(video).resolve()}: {'not a file' if Path(video).exists() else 'file not found'}"
-            warehouse.update_title(
-                key, "vcn run", stage("frames").version, status="failed", stage="frames", error=reason
+        before = media.find(key)
+        taken = before and Path(before.path).exists() and Path(before.path) != Path(video).resolve()
+        if taken and not (replace or title):  # a key derived from the name: Part1 and Part2 must not overwrite
+            reason = (
+                f"{video}: title {key!r} is {before.path}'s; pass --title KEY to make it another title, or "
+                f"--replace to replace that video's results"
             )
+            outcome[str(video)] = TitleRun(str(video), False, reason)
+            report(f"error: {reason}")
+            continue
+        try:
+            adapt_of[key] = media.register(key, _readable_file(Path(video)), stride=stride, adapt=adapt).adapt
+        except OSError as exc:  # missing, a folder, unreadable, a symlink loop: that file's error alone
+            reason = f"frames: {os.path.abspath(video)}: {exc.strerror or exc}"
+            if warehouse.title_info(key) is not None:  # a title that was there says why it is stale; none is made
+                warehouse.update_title(
+                    key, "vcn run", stage("frames").version, status="failed", stage="frames", error=reason
+                )
             outcome[key] = TitleRun(key, False, reason)
             report(f"error: title {key}: {reason}")
             continue
-        adapt_of[key] = media.register(key, Path(video), stride=stride, adapt=adapt).adapt
         keys[key] = Path(video)
     dg.DagsterInstance.get().add_dynamic_partitions(titles_partitions.name, list(keys))
     os.environ["VCN_PROGRESS"] = "1"
@@ -269,6 +304,10 @@ def export_cast(key: str) -> CastExport:
     )
 
     warehouse, season, title = cast_scope(key)
+    info = warehouse.title_info(title) if title is not None else None
+    if info is not None and info.status != "done":
+        why = f"failed in {info.stage}: {info.error}" if info.status == "failed" else f"is {info.status}"
+        raise OperationError(f"{title} {why}; nothing to export (`vcn run` it again)")
     if title is not None:
         columns, rows, titles = EXPORT_COLUMNS, scorer_rows(warehouse.connect(), title), [title]
     else:

@@ -44,24 +44,38 @@ def _noop(_: int) -> None:
 class FrameManifest:
     """A video's probe, its shots, and the frames that detection looks at, with their time and shot."""
 
-    info: VideoInfo
+    info: VideoInfo  # as the container reports it
     shots: list[Shot]
     frame_idx: np.ndarray  # the frames the later stages decode (every `stride`-th)
     timestamps: np.ndarray
     shot_idx: np.ndarray
+    decoded_frames: int  # what decoding gave: the shots and the manifest follow this, not the header
 
 
 def scan_frames(path: str, stride: int = 1, progress: Progress = _noop) -> FrameManifest:
-    """Probe the video and cut it into shots. Shots are found on every frame; the manifest
-    lists the frames that detection will look at."""
+    """Probe the video and cut it into shots. Shots are found on every frame decoded (a header that over-counts
+    adds no phantom frames); the manifest lists the frames that detection will look at."""
     info = probe_video(path)
     detector = ShotDetector()
+    decoded = 0
     for frame, _, image in iter_frames(path):
         detector.update(frame, image)
+        decoded = frame + 1
         progress(1)
-    shots = detector.finish(info.frame_count, info.fps)
-    frames = np.arange(0, shots[-1].end_frame + 1 if shots else 0, stride, dtype=np.int64)
-    return FrameManifest(info, shots, frames, frames / info.fps, shot_of_frames(shots, frames))
+    shots = detector.finish(decoded, info.fps)
+    return FrameManifest(info, shots, *_manifest(shots, stride, info.fps), decoded)
+
+
+def _manifest(shots: list[Shot], stride: int, fps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every `stride`-th frame, and the middle frame of each shot that stride steps over entirely (a stride
+    longer than a shot still sees every shot): frames, their times and their shots."""
+    if not shots:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+    frames = np.arange(0, shots[-1].end_frame + 1, stride, dtype=np.int64)
+    seen = set(shot_of_frames(shots, frames).tolist())
+    missed = [(s.start_frame + s.end_frame) // 2 for s in shots if s.shot_id not in seen]
+    frames = np.union1d(frames, np.asarray(missed, np.int64))
+    return frames, frames / fps, shot_of_frames(shots, frames)
 
 
 @dataclass
@@ -104,9 +118,9 @@ def _frame_faces(detector: Detector, frame: int, image: np.ndarray) -> FrameFace
 
 
 def detect_faces(
-    path: str, detectors: Detector | Sequence[Detector], stride: int = 1, progress: Progress = _noop
+    path: str, detectors: Detector | Sequence[Detector], frames: Sequence[int], progress: Progress = _noop
 ) -> Iterator[FrameFaces]:
-    """Detect, align and describe every face on every `stride`-th frame; yields the frames with faces, in
+    """Detect, align and describe every face on the frames `frames` (a manifest's); yields those with faces, in
     frame order, as they are done, so that a caller can store a long title's crops as it goes instead of
     holding them all (a 22-min episode's are 0.5 GB of JPEG).
 
@@ -128,7 +142,7 @@ def detect_faces(
 
     pending: deque[Future[FrameFaces]] = deque()
     with ThreadPoolExecutor(len(pool)) as executor:
-        for frame, _, image in iter_frames(path, stride=stride):
+        for frame, _, image in iter_frames(path, frames=frames):
             pending.append(executor.submit(work, frame, image))
             while len(pending) > 2 * len(pool) or (pending and pending[0].done()):
                 if len(faces := pending.popleft().result()):

@@ -19,7 +19,7 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("frames"),
+    Stage("frames", version="0.2.0"),  # 0.2: a stride never steps over a whole shot
     Stage("face_detections", version="0.2.0", gpu=True),  # 0.2: the faces artifact keeps each face's context
     Stage("face_tracks"),
     Stage("face_embeddings", gpu=True),

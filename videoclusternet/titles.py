@@ -14,8 +14,12 @@ from pathlib import Path
 MAX_KEY_LENGTH = 80
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_]*(\.s\d{2,}(e\d{2,})?)?$")
 _SEASON = re.compile(r"^[a-z0-9][a-z0-9_]*\.s\d{2,}$")
+# `S01E03` or `1x03`, standing apart: never inside a word or a number, so `tiny64x36` and `1920x1080` are no
+# episodes.
 _EPISODE = re.compile(
-    r"^(?P<series>.*?)[\s._-]*(?:s(?P<s>\d{1,3})[\s._-]*e(?P<e>\d{1,4})|(?P<s2>\d{1,2})x(?P<e2>\d{1,3}))", re.I
+    r"^(?P<series>.*?)[\s._-]*(?<![a-z0-9])"
+    r"(?:s(?P<s>\d{1,3})[\s._-]*e(?P<e>\d{1,4})|(?P<s2>\d{1,2})x(?P<e2>\d{1,3}))(?![0-9])",
+    re.I,
 )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -128,9 +128,15 @@ def probe_video(path: str | Path) -> VideoInfo:
 
 
 def iter_frames(
-    path: str | Path, *, stride: int = 1, start: int = 0, end: int | None = None
+    path: str | Path,
+    *,
+    stride: int = 1,
+    start: int = 0,
+    end: int | None = None,
+    frames: Sequence[int] | None = None,
 ) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Yield (frame_idx, timestamp_s, frame_bgr) for frames start, start+stride, ... < end.
+    """Yield (frame_idx, timestamp_s, frame_bgr) for frames start, start+stride, ... < end, or for exactly
+    the frames `frames` (ascending) when given.
 
     `end` is exclusive (None: to the end of the file); timestamp_s = frame_idx / fps. Frames
     are those that repeated `read()` returns, upright. Raises VideoError if decoding stops
@@ -141,17 +147,22 @@ def iter_frames(
     if start < 0:
         raise ValueError(f"start must be >= 0, got {start}")
     c = _Capture(path)  # opened here so a bad path fails at the call, not at first next()
+    if frames is not None:
+        wanted = {int(f) for f in frames}
+        return _frames(c, 1, 0, max(wanted, default=-1) + 1, wanted)
     return _frames(c, stride, start, end)
 
 
-def _frames(c: _Capture, stride: int, start: int, end: int | None) -> Iterator[tuple[int, float, np.ndarray]]:
+def _frames(
+    c: _Capture, stride: int, start: int, end: int | None, wanted: set[int] | None = None
+) -> Iterator[tuple[int, float, np.ndarray]]:
     try:
         expected = c.reported_frames if end is None else min(end, c.reported_frames or end)
         idx = 0
         while end is None or idx < end:
             if not c.cap.grab():
                 break
-            if idx >= start and (idx - start) % stride == 0:
+            if (idx in wanted) if wanted is not None else (idx >= start and (idx - start) % stride == 0):
                 frame = c.retrieve()
                 if frame is None:
                     break
