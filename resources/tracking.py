@@ -31,6 +31,8 @@ class MlflowResource(dg.ConfigurableResource):
         return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
     def client(self):
+        # An offline product: MLflow's usage telemetry (on by default in MLflow 3) would look up its host.
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         import mlflow
 
         mlflow.set_tracking_uri(self.uri)

@@ -50,6 +50,13 @@ TITLE_RESULT_FIELDS = [name for name in TABLES["titles"].names if name not in _T
 ROW_GROUP = 8192
 
 
+def _sql_glob(folder: Path) -> str:
+    """A DuckDB string literal globbing the Parquet files of `folder`, whatever its name holds: quotes doubled,
+    and glob characters (`[`, `*`, `?`, as in a home called `Show [2019]`) taken literally."""
+    literal = re.sub(r"([\[*?])", r"[\1]", str(folder)) + "/*.parquet"
+    return "'" + literal.replace("'", "''") + "'"
+
+
 @contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """A temporary name beside `path`, to write; it replaces `path` when the block ends without an error,
@@ -325,7 +332,7 @@ class Warehouse:
     def _view_sql(self) -> list[str]:
         sql = [
             f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM "
-            f"read_parquet('{self.root / name}/*.parquet', union_by_name = true)"
+            f"read_parquet({_sql_glob(self.root / name)}, union_by_name = true)"
             for name in TABLES
         ]
         sql += [f"CREATE OR REPLACE VIEW {name} AS {body}" for name, body in VIEWS.items()]

@@ -20,6 +20,39 @@ class ProcessedHome:
     corrupt: Path
 
 
+# Every address a test process tried to reach beyond this machine: the product is offline (no telemetry, no
+# weights downloaded), so the suite runs as under `unshare -n`: such a connection fails, and is remembered.
+REACHED_OUT: list[str] = []
+_LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "", None}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network() -> list[str]:
+    import socket
+
+    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def local(host) -> bool:
+        return host in _LOCAL_NAMES or str(host).startswith("127.")
+
+    def connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not local(address[0]):
+            REACHED_OUT.append(f"connect {address}")
+            raise OSError(101, "Network is unreachable (the test suite is offline)")
+        return real_connect(sock, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not local(host):
+            REACHED_OUT.append(f"getaddrinfo {host}")
+            raise socket.gaierror(socket.EAI_NONAME, "the test suite is offline")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", connect)
+        mp.setattr(socket, "getaddrinfo", getaddrinfo)
+        yield REACHED_OUT
+
+
 @pytest.fixture(scope="session")
 def processed(tmp_path_factory: pytest.TempPathFactory) -> ProcessedHome:
     """One `vcn run` over three titles: the demo clip, a corrupt file and an empty file."""

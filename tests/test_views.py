@@ -138,3 +138,28 @@ def test_an_artifact_written_a_batch_at_a_time_appears_whole_or_not_at_all(tmp_p
         raise RuntimeError("detector crashed")
     assert pq.read_table(warehouse.artifact_path("t", "faces")).num_rows == total
     assert [p.name for p in warehouse.artifact_path("t", "faces").parent.iterdir()] == ["faces.parquet"]
+
+
+def test_a_home_named_with_quotes_and_brackets_moves_and_still_answers(tmp_path: Path):
+    """`Show [2019]'s` would break a quoted glob; a home copied elsewhere must show its own rows, not the old
+    place's (the views are refreshed when their paths change)."""
+    first = tmp_path / "Show [2019]'s" / "home"
+    Warehouse(first).write(
+        "shots",
+        "a.s01e01",
+        {"shot": [0, 1], "start_frame": [0, 5], "end_frame": [4, 9], "start_s": [0.0, 0.5], "end_s": [0.5, 1.0]},
+        "r",
+        "v",
+    )
+    assert Warehouse(first).query("SELECT count(*) FROM shots")[1] == [(2,)]
+    moved = tmp_path / "elsewhere [copy]" / "home"
+    first.parent.rename(moved.parent)
+    Warehouse(moved).write(
+        "shots",
+        "b.s01e01",
+        {"shot": [0], "start_frame": [0], "end_frame": [4], "start_s": [0.0], "end_s": [0.5]},
+        "r",
+        "v",
+    )
+    assert Warehouse(moved).query("SELECT count(*) FROM shots")[1] == [(3,)]
+    assert Warehouse(moved).connect().execute("SELECT count(*) FROM shots").fetchone() == (3,)
