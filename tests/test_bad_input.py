@@ -232,3 +232,36 @@ def test_a_file_cut_short_runs_on_its_decoded_frames_with_a_warning(
     con = Warehouse(home_copy).connect()
     last = con.execute("SELECT max(frame) FROM frames WHERE title = 'cut.s01e01'").fetchone()[0]
     assert last < row["frame_count"]  # no phantom frame in the manifest
+
+
+def test_limits_refuse_before_reading_and_a_4k_frame_is_announced(
+    home_copy: Path, processed, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    import cv2
+    import numpy as np
+
+    big = tmp_path / "big_s01e01.mp4"
+    shutil.copyfile(processed.truth.path, big)
+    monkeypatch.setenv("VCN_MAX_FILE_GB", "0.00001")
+    with pytest.raises(SystemExit):
+        main(["run", str(big)])
+    assert f"error: title big.s01e01: frames: {big}: 0.0 GB is over the limit of 1e-05 GB (VCN_MAX_FILE_GB" in (
+        capsys.readouterr().err
+    )
+    monkeypatch.delenv("VCN_MAX_FILE_GB")
+    monkeypatch.setenv("VCN_MAX_HOURS", "0.0001")
+    with pytest.raises(SystemExit):
+        main(["run", str(big)])
+    assert "h is over the limit of 0.0001 h (VCN_MAX_HOURS raises it)" in capsys.readouterr().err
+    assert not _title_row(home_copy, "big.s01e01")  # refused before it became a title
+    monkeypatch.delenv("VCN_MAX_HOURS")
+
+    uhd = tmp_path / "uhd_s01e01.mp4"
+    writer = cv2.VideoWriter(str(uhd), cv2.VideoWriter_fourcc(*"mp4v"), 10, (3840, 2160))
+    for _ in range(3):
+        writer.write(np.full((2160, 3840, 3), 90, np.uint8))
+    writer.release()
+    main(["run", str(uhd)])
+    err = capsys.readouterr().err
+    assert f"warning: {uhd}: 3840x2160 frames: face detection takes about 4 times as long as at 1920x1080" in err
+    assert _title_row(home_copy, "uhd.s01e01")["status"] == "done"

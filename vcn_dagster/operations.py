@@ -124,6 +124,48 @@ def link_seasons(seasons: list[str], launched_by: str, report: Report = _silent)
     return outcome
 
 
+# Limits a service would publish, checked before a file is hashed or decoded; each overridable.
+LIMITS = {"VCN_MAX_FILE_GB": 100.0, "VCN_MAX_HOURS": 12.0}
+LARGE_FRAME = 1920 * 1080  # above this, say that detection will take longer (a 4K frame: about 4 times as long)
+
+
+def _limit(name: str) -> float:
+    try:
+        return float(os.environ.get(name, LIMITS[name]))
+    except ValueError:
+        raise OperationError(f"{name}={os.environ[name]!r}: not a number") from None
+
+
+def _within_limits(video: Path, report: Report) -> None:
+    """Refuse a file over the size or length limits (an OSError: that file's error alone), before anything
+    reads it whole; warn of a frame larger than 1080p. A file that does not decode is left to the frames
+    stage, which says why."""
+    from videoclusternet.video import VideoError, probe_video
+
+    gigabytes = os.path.getsize(video) / 1e9
+    if gigabytes > _limit("VCN_MAX_FILE_GB"):
+        raise OSError(
+            errno.EFBIG,
+            f"{gigabytes:.1f} GB is over the limit of {_limit('VCN_MAX_FILE_GB'):g} GB (VCN_MAX_FILE_GB raises it)",
+        )
+    try:
+        info = probe_video(video)
+    except VideoError:
+        return
+    if info.duration_s > 3600 * _limit("VCN_MAX_HOURS"):
+        raise OSError(
+            errno.EFBIG,
+            f"{info.duration_s / 3600:.1f} h is over the limit of "
+            f"{_limit('VCN_MAX_HOURS'):g} h (VCN_MAX_HOURS raises it)",
+        )
+    if info.width * info.height > LARGE_FRAME:
+        report(
+            f"warning: {video}: {info.width}x{info.height} frames: face detection takes about "
+            f"{info.width * info.height / LARGE_FRAME:.0f} times as long as at 1920x1080 (--stride N looks at every "
+            "N-th frame only)"
+        )
+
+
 def _readable_file(video: Path) -> Path:
     """`video`, or the OSError that says why it is not a file this process can read."""
     try:
@@ -198,7 +240,8 @@ def run_titles(
             report(f"error: {reason}")
             continue
         try:
-            adapt_of[key] = media.register(key, _readable_file(Path(video)), stride=stride, adapt=adapt).adapt
+            _within_limits(_readable_file(Path(video)), report)
+            adapt_of[key] = media.register(key, Path(video), stride=stride, adapt=adapt).adapt
         except OSError as exc:  # missing, a folder, unreadable, a symlink loop: that file's error alone
             reason = f"frames: {os.path.abspath(video)}: {exc.strerror or exc}"
             if warehouse.title_info(key) is not None:  # a title that was there says why it is stale; none is made
