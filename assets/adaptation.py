@@ -56,6 +56,9 @@ def adapted_model(
     pairs from inside tracks and coarse track-to-track matches; a registered MLflow model version."""
     # torch is imported here, not at module load: most runs never adapt, and it costs seconds to import.
     require_adaptation()
+    import onnx
+    import torch
+
     from videoclusternet.adaptation.adapt import adapt_backbone
     from videoclusternet.adaptation.backbone import backbone_for, onnx_trunk
     from videoclusternet.adaptation.distill import DistillConfig
@@ -108,16 +111,17 @@ def adapted_model(
             }
             mlflow.log_metrics(stats)
             mlflow.set_tag("checkpoint_sha256", adaptation.checkpoint_sha256)
-            info = mlflow.pytorch.log_model(
-                adaptation.model,
-                name="model",
-                registered_model_name=f"vcn-{series}",
-                serialization_format="pickle",
-            )
+            # No pickle: the weights alone (loaded back with `weights_only`, into the embedder's own architecture,
+            # and checked against the checkpoint's SHA-256), and the ONNX export as the registered model.
             with tempfile.TemporaryDirectory() as tmp:
+                weights = Path(tmp) / WEIGHTS_FILE
+                torch.save(adaptation.model.state_dict(), weights)
+                mlflow.log_artifact(str(weights), artifact_path="weights")
                 onnx_path = Path(tmp) / "adapted_embedder.onnx"
                 export_onnx(adaptation.model, onnx_path)
-                mlflow.log_artifact(str(onnx_path), artifact_path="onnx")
+                info = mlflow.onnx.log_model(
+                    onnx.load(str(onnx_path)), name="model", registered_model_name=f"vcn-{series}"
+                )
         warehouse.write(
             "adapted_models",
             title,
@@ -151,6 +155,26 @@ def adapted_model(
     )
 
 
+WEIGHTS_FILE = "state_dict.pt"
+
+
+def load_adapted(mlflow_tracking: MlflowResource, run_id: str, architecture, checkpoint: str):
+    """The adapted weights of an MLflow run, loaded without unpickling code (`weights_only`) into
+    `architecture` (the embedder's torch twin); a ValueError when they are not the checkpoint recorded."""
+    import torch
+
+    from videoclusternet.adaptation.adapt import checkpoint_sha256
+
+    mlflow = mlflow_tracking.client()
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"weights/{WEIGHTS_FILE}")
+    architecture.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    if checkpoint_sha256(architecture) != checkpoint:
+        raise ValueError(
+            f"the adapted weights of MLflow run {run_id} are not the checkpoint {checkpoint[:12]} recorded"
+        )
+    return architecture.eval()
+
+
 def export_onnx(model, path: Path) -> None:
     import torch
 
@@ -181,11 +205,13 @@ def adapted_embeddings(
 
     title = context.partition_key
     with title_stage(context, warehouse, "adapted_embeddings"):
-        uri = warehouse.adapted_model(title).model_uri
+        recorded = warehouse.adapted_model(title)
         where = device.resolve()
-        model = mlflow_tracking.client().pytorch.load_model(uri)
         embedder = face_models.embedder()
         base = backbone_for(embedder)
+        model = load_adapted(
+            mlflow_tracking, recorded.mlflow_run_id, backbone_for(embedder), recorded.checkpoint_sha256
+        )
         # A model adapted on the CPU kept the generic trunk: run that part in onnxruntime, which is faster.
         cpu_trunk = where == "cpu" and same_trunk(model, base)
         trunk = onnx_trunk(embedder, base, Path(face_models.cache_dir)) if cpu_trunk else None
@@ -199,7 +225,7 @@ def adapted_embeddings(
     return dg.MaterializeResult(
         metadata={
             "faces": len(faces),
-            "model_uri": uri,
+            "model_uri": recorded.model_uri,
             "trunk_in_onnxruntime": trunk is not None,
             "ms_per_face": round(1000 * seconds / max(len(faces), 1), 2),
         },

@@ -8,7 +8,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from vcn_assets.adaptation import training_faces
+from vcn_assets.adaptation import load_adapted, training_faces
 from vcn_resources.tracking import MlflowResource
 from vcn_resources.warehouse import Warehouse
 from videoclusternet.adaptation.adapt import adapt_backbone
@@ -147,10 +147,23 @@ def test_mlflow_run_and_registered_model_load_back(home_env):
     assert {"loss", "track_links", "intra_track_pairs", "adaptation_seconds"} <= set(run.data.metrics)
     history = mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "loss")
     assert len(history) >= 2
-    model = mlflow.pytorch.load_model(meta["model_uri"].value)
+    # The weights load back without unpickling anything, into the embedder's architecture, as the checkpoint.
+    tracking = MlflowResource(home=str(home_env.home))
+    model = load_adapted(tracking, run.info.run_id, _sface_backbone(home_env), meta["checkpoint_sha256"].value)
     assert model(model.preprocess(np.zeros((2, 112, 112, 3), np.uint8))).shape == (2, 128)
+    with pytest.raises(ValueError, match="are not the checkpoint"):
+        load_adapted(tracking, run.info.run_id, _sface_backbone(home_env), "0" * 64)
     registered = meta["registered_model"].value
     versions = mlflow.tracking.MlflowClient().search_model_versions(f"name='{registered}'")
     assert str(meta["model_version"].value) in {str(v.version) for v in versions}
-    artifacts = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run.info.run_id, "onnx")}
-    assert "onnx/adapted_embedder.onnx" in artifacts
+    onnx_model = mlflow.onnx.load_model(meta["model_uri"].value)  # the registered model: ONNX, no pickle
+    assert [i.name for i in onnx_model.graph.input] == ["data"]
+    stored = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run.info.run_id, "weights")}
+    assert stored == {"weights/state_dict.pt"}
+
+
+def _sface_backbone(home_env):
+    from videoclusternet.adaptation.backbone import backbone_for
+    from videoclusternet.models import load_embedder
+
+    return backbone_for(load_embedder("sface", cache_dir=home_env.home / "models"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -96,6 +97,15 @@ def test_fold_is_cached_and_runs_batched(cache_dir, tmp_path):
     yunet.doc_string = "edited"
     onnx.save(yunet, str(changed))
     assert fold_quantized_onnx(changed, cache_dir) != fold_quantized_onnx(bundled_model(YUNET_FILE), cache_dir)
+
+
+def test_a_folded_model_changed_in_the_cache_is_folded_again(tmp_path):
+    src = bundled_model(YUNET_FILE)
+    folded = fold_quantized_onnx(src, tmp_path)
+    good = folded.read_bytes()
+    assert folded.with_name(f"{folded.name}.sha256").read_text() == hashlib.sha256(good).hexdigest()
+    folded.write_bytes(good[:-10] + b"0123456789")  # someone who can write the cache replaced it
+    assert fold_quantized_onnx(src, tmp_path) == folded and folded.read_bytes() == good
 
 
 def test_yunet_finds_group_faces(yunet, group_faces, group):

@@ -122,16 +122,23 @@ def fold_quantized_onnx(src: Path, cache_dir: Path) -> Path:
     cache_dir = Path(cache_dir)
     sha = file_sha256(src)[:12]
     dst = cache_dir / f"{src.stem}_{sha}_fp32v{FOLD_VERSION}.onnx"
+    record = dst.with_name(f"{dst.name}.sha256")  # the folded file's SHA-256, written when it was folded
     if dst.exists():
-        return dst
+        found = file_sha256(dst)
+        if not record.exists():  # folded before records were kept: recorded now
+            record.write_text(found)
+        if record.read_text().strip() == found:
+            return dst
+        # Changed since it was folded (by someone who can write the cache): folded again from the package's file.
     cache_dir.mkdir(parents=True, exist_ok=True)
-    model = fold_model(onnx.load(str(src)))
+    serialized = fold_model(onnx.load(str(src))).SerializeToString()
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=cache_dir)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
+            f.write(serialized)
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    record.write_text(hashlib.sha256(serialized).hexdigest())
     return dst
