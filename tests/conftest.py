@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from videoclusternet.synthetic import ClipTruth, compose_clip
+from videoclusternet.synthetic import ClipTruth, compose_clip, garbage
 
 
 @dataclass
@@ -59,7 +58,7 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> ProcessedHome:
     root = tmp_path_factory.mktemp("vcn")
     truth = compose_clip(root / "clip.mp4", truth_csv=root / "clip.faces.csv")  # checked by the run
     corrupt = root / "broken_show_s01e02.mp4"
-    corrupt.write_bytes(os.urandom(50_000))
+    corrupt.write_bytes(garbage(50_000))
     empty = root / "empty_show_s01e03.mp4"
     empty.touch()
     with pytest.MonkeyPatch.context() as mp:

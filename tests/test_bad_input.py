@@ -3,7 +3,6 @@ failed, the other titles carry on, and no results of another video stay visible 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -17,6 +16,7 @@ from vcn_dagster.definitions import all_assets, all_checks, build_resources
 from vcn_dagster.operations import run_titles
 from vcn_resources.media import MediaLibrary
 from vcn_resources.warehouse import RESULT_TABLES, Warehouse
+from videoclusternet.synthetic import garbage
 
 TITLE = "clip"
 
@@ -36,7 +36,7 @@ def _result_rows(home: Path, title: str) -> dict[str, int]:
 def test_a_title_pointed_at_a_broken_video_keeps_none_of_the_old_videos_results(home_copy: Path, tmp_path: Path):
     assert all(_result_rows(home_copy, TITLE).values())
     broken = tmp_path / "broken.mp4"
-    broken.write_bytes(os.urandom(20_000))
+    broken.write_bytes(garbage(20_000))
     assert {k: r.success for k, r in run_titles([broken], title=TITLE).items()} == {TITLE: False}
     row = _title_row(home_copy, TITLE)
     assert row["status"] == "failed" and str(broken) in row["error"]
@@ -72,7 +72,7 @@ def test_names_without_a_key_clashing_keys_and_missing_files_fail_alone(
     unnamed = tmp_path / "日本語.mp4"
     first, clash = tmp_path / "a b.mp4", tmp_path / "a_b.mp4"
     for video in (unnamed, first, clash):
-        video.write_bytes(os.urandom(5_000))
+        video.write_bytes(garbage(5_000))
     missing = tmp_path / "gone_s01e01.mp4"
     outcome = {k: r.success for k, r in run_titles([unnamed, first, clash, missing, tmp_path]).items()}
     assert outcome == {str(unnamed): False, "a_b": False, str(clash): False, "gone.s01e01": False, tmp_path.name: False}
@@ -147,7 +147,7 @@ def test_a_symlink_loop_fails_its_file_alone_and_the_good_title_finishes(
 def test_a_second_file_with_a_titles_key_is_refused_unless_replace(home_copy: Path, tmp_path: Path, capsys):
     part1, part2 = tmp_path / "Dup.Show.S01E01.Part1.mp4", tmp_path / "Dup.Show.S01E01.Part2.mp4"
     for video in (part1, part2):
-        video.write_bytes(os.urandom(5_000))  # not decodable: the runs fail fast, which is not the point here
+        video.write_bytes(garbage(5_000))  # not decodable: the runs fail fast, which is not the point here
     run_titles([part1])
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_code:

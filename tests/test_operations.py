@@ -34,7 +34,7 @@ from vcn_dagster.sensors import DropCursor, drop_title_key, media_drop_sensor, s
 from vcn_resources.drops import DropFolderResource, LocalDropFolder
 from vcn_resources.media import MediaLibrary
 from vcn_resources.warehouse import Warehouse
-from videoclusternet.synthetic import compose_clip
+from videoclusternet.synthetic import compose_clip, garbage
 
 GENERIC_STAGES = {
     dg.AssetKey(stage) for stage in ("frames", "face_detections", "face_tracks", "face_embeddings", "face_clusters")
@@ -243,7 +243,7 @@ def season(tmp_path_factory: pytest.TempPathFactory):
         clip = compose_clip(root / "clip.mp4").path
         tiny = _tiny_clip(clip, root / "tiny.mp4")
         corrupt = root / "corrupt.mp4"
-        corrupt.write_bytes(os.urandom(20_000))
+        corrupt.write_bytes(garbage(20_000))
         media = MediaLibrary(home)
         videos = {"show.s01e01": clip, "show.s01e02": tiny, "other.s01e01": tiny, "bad.s02e01": corrupt}
         for key, path in videos.items():

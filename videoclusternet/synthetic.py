@@ -344,3 +344,9 @@ def write_truth_csv(truth: ClipTruth, path: Path) -> None:
                     r.shot,
                 ]
             )
+
+
+def garbage(size: int, seed: int = 0) -> bytes:
+    """`size` bytes that no decoder takes for a video: a corrupt file, for tests and the hostile-input bench.
+    Seeded, because ffmpeg now and then finds an h263 frame in random bytes."""
+    return np.random.default_rng(seed).bytes(size)
