@@ -92,6 +92,7 @@ def title_stage(context: dg.AssetExecutionContext, warehouse: Warehouse, stage: 
         )
 
     try:
+        warehouse.retract_below(title, stage)  # the stages below follow in this run; until then, nothing stale
         yield
     except STAGE_ERRORS as exc:
         fail(f"{stage}: {exc}")

@@ -209,7 +209,8 @@ TABLES["evaluation_identities"] = _schema(
 VIEWS: dict[str, str] = {
     "detections": """
         SELECT d.title, d.face, d.frame, d.timestamp, d.x1, d.y1, d.x2, d.y2, d.landmarks, d.score,
-               d.size_px, d.sharpness, m.track, t.status AS track_status, c.cluster, p.person_id
+               d.size_px, d.sharpness, m.track, t.status AS track_status, c.cluster,
+               CASE WHEN c.cluster IS NOT NULL THEN p.person_id END AS person_id  -- a season's, of this clustering
         FROM face_detections d
         LEFT JOIN face_track_members m USING (title, face)
         LEFT JOIN tracks t USING (title, track)

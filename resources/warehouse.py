@@ -39,6 +39,16 @@ HISTORY_TABLES = ("evaluations", "evaluation_identities", "person_id_changes", "
 SEASON_TABLES = [name for name, schema in TABLES.items() if schema.names[0] == "season"]
 # What a title's stages made from its video, in pipeline order; `titles` and the history tables are not.
 RESULT_TABLES = [name for name in TABLES if name not in ("titles", *HISTORY_TABLES, *SEASON_TABLES)]
+# What each title stage makes: its tables, and its files under `titles/<title>/`.
+STAGE_OUTPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "frames": (("shots", "frames"), ()),
+    "face_detections": (("face_detections",), ("faces.parquet",)),
+    "face_tracks": (("face_track_members", "tracks"), ("probe_embeddings.parquet",)),
+    "face_embeddings": (("track_embeddings",), ("embeddings.parquet",)),
+    "adapted_model": (("adapted_models",), ()),
+    "adapted_embeddings": ((), ("adapted_embeddings.parquet",)),
+    "face_clusters": (("track_clusters", "identities"), ("identities",)),
+}
 # Tables renamed since a home was made: old folder -> new (ensure_layout moves them).
 _RENAMED = {"cluster_assignments": "track_clusters"}
 # The columns of a title's `titles` row that describe its video and its stages' work, not the title itself.
@@ -301,6 +311,22 @@ class Warehouse:
             raise FileNotFoundError(f"title {title!r} has no adapted model: materialise `adapted_model` first")
         values = {k: v[0] for k, v in row.to_pydict().items()}
         return AdaptedModel(**{f.name: values[f.name] for f in fields(AdaptedModel)})
+
+    def retract_below(self, title: str, stage_name: str) -> None:
+        """Remove what the stages after `stage_name` made of the title, last stage first, as that stage starts:
+        its new rows never meet the old run's rows below it (new detections joined to old clusters, when a run
+        with other settings stops halfway). The run goes on to make them again."""
+        later = STAGE_NAMES[STAGE_NAMES.index(stage_name) + 1 :]
+        for stage_name_below in reversed(later):
+            tables, artifacts = STAGE_OUTPUTS[stage_name_below]
+            for table in tables:
+                (self.root / table / f"{title}.parquet").unlink(missing_ok=True)
+            for artifact in artifacts:
+                path = self.home / "titles" / title / artifact
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
 
     def retract_title(self, title: str) -> None:
         """Remove what the title's stages made (its rows of every result table, then its files), for a title

@@ -265,3 +265,28 @@ def test_limits_refuse_before_reading_and_a_4k_frame_is_announced(
     err = capsys.readouterr().err
     assert f"warning: {uhd}: 3840x2160 frames: face detection takes about 4 times as long as at 1920x1080" in err
     assert _title_row(home_copy, "uhd.s01e01")["status"] == "done"
+
+
+def test_a_run_with_other_settings_that_stops_halfway_leaves_no_mixed_rows(home_copy: Path):
+    """A re-run with `--stride 3` that got through face_detections only (killed, say): the old run's tracks and
+    clusters are gone with it, so no new detection is joined to an old cluster."""
+    from vcn_assets.media import frames
+
+    result = dg.materialize(
+        [*all_assets, *all_checks],
+        selection=[frames.key, face_detections.key],
+        partition_key=TITLE,
+        instance=dg.DagsterInstance.get(),
+        resources=build_resources(home_copy),
+        run_config={"ops": {"frames": {"config": {"stride": 3}}}},
+        raise_on_error=False,
+    )
+    assert result.success
+    rows = _result_rows(home_copy, TITLE)
+    assert rows["face_detections"] and rows["frames"]
+    assert all(rows[t] == 0 for t in ("face_track_members", "tracks", "track_embeddings", "track_clusters"))
+    con = Warehouse(home_copy).connect()
+    mixed = con.execute(
+        "SELECT count(*) FROM detections WHERE title = ? AND (cluster IS NOT NULL OR person_id IS NOT NULL)", [TITLE]
+    ).fetchone()
+    assert mixed == (0,)

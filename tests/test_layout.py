@@ -107,3 +107,12 @@ def test_reading_commands_load_neither_dagster_nor_a_model_runtime(tmp_path: Pat
     loaded = set(json.loads(run.stdout.splitlines()[-1]))
     assert not loaded & {"torch", "onnxruntime", "dagster", "mlflow", "cv2", "insightface"}
     assert "vcn export: 'nosuch' is neither a title nor a season" in run.stderr
+
+
+def test_every_stage_says_what_it_makes():
+    """`retract_below` removes what the stages below a starting one made: every result table is some stage's."""
+    from vcn_resources.warehouse import RESULT_TABLES, STAGE_OUTPUTS
+    from videoclusternet.stages import STAGE_NAMES
+
+    assert list(STAGE_OUTPUTS) == list(STAGE_NAMES)
+    assert sorted(t for tables, _ in STAGE_OUTPUTS.values() for t in tables) == sorted(RESULT_TABLES)
