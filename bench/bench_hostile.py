@@ -120,7 +120,11 @@ def main() -> None:
             [sys.executable, "-m", "vcn_dagster.cli", "titles"], env=env, capture_output=True, text=True
         ).stdout
         good_done = any(line.startswith("good\tdone") for line in titles.splitlines())
-        said = [line for line in (done.stderr + done.stdout).splitlines() if "error" in line or "warning" in line]
+        said = [
+            line
+            for line in (done.stderr + done.stdout).splitlines()
+            if "error" in line or "warning" in line or line.startswith("vcn ")
+        ]
         line = said[0].strip() if said else "(no error: it ran)"
         ok = "Traceback" not in done.stderr and (good_done or "stride 0" in case)
         passed += ok
