@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -97,13 +98,18 @@ def _cards(driver: webdriver.Chrome) -> list:
     return driver.find_elements(By.CSS_SELECTOR, "figure.card")
 
 
+def _texts(driver: webdriver.Chrome, css: str) -> list[str]:
+    """The texts of what `css` finds, read in one script: htmx may swap the page between two WebDriver calls."""
+    return driver.execute_script(f"return [...document.querySelectorAll({css!r})].map(e => e.textContent.trim())")
+
+
 def _corrections(home: Path) -> list[tuple]:
     con = Warehouse(home).connect()
     return con.execute("SELECT id, verb, who, undone FROM corrections WHERE scope = ? ORDER BY id", [SEASON]).fetchall()
 
 
 def test_name_merge_and_undo_from_the_page_without_a_reload(home: Path, page: str, browser: webdriver.Chrome):
-    wait = WebDriverWait(browser, 120)
+    wait = WebDriverWait(browser, 120, ignored_exceptions=[StaleElementReferenceException])
     browser.get(f"{page}/cast/{SEASON}")
     people = len(_cards(browser))
     assert people >= 3
@@ -117,7 +123,7 @@ def test_name_merge_and_undo_from_the_page_without_a_reload(home: Path, page: st
     first = _cards(browser)[0]
     first.find_element(By.NAME, "name").send_keys("Ada")
     first.find_element(By.CSS_SELECTOR, "form.rename button").click()
-    wait.until(lambda d: "Ada" in [e.text for e in d.find_elements(By.CSS_SELECTOR, "figure.card a.who")])
+    wait.until(lambda d: "Ada" in _texts(d, "figure.card a.who"))
     assert browser.execute_script("return window.notReloaded === true")
     assert _corrections(home)[-1][1:3] == ("name", f"{os.environ.get('USER') or _user()} (review page)")
 
@@ -153,8 +159,9 @@ def test_person_page_questions_unknown_and_corrections_pages(page: str, browser:
     WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "frame-view").is_displayed())
     for part, heading in (("questions", "Questions"), ("unknown", "Unknown"), ("corrections", "Corrections")):
         browser.find_element(By.LINK_TEXT, heading).click()
-        WebDriverWait(browser, 30).until(lambda d, p=part: d.current_url.endswith(p))
-        assert browser.find_element(By.TAG_NAME, "h1").text.startswith(heading)
+        WebDriverWait(browser, 30).until(
+            lambda d, p=part, h=heading: d.current_url.endswith(p) and _texts(d, "h1")[0].startswith(h)
+        )
     assert browser.find_elements(By.CSS_SELECTOR, "table.corrections tr[id^=correction-]")
 
 
