@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 
+from vcn_resources.warehouse import TitleInfo
+
 # The scorer's contract (../shared/eval/score.py reads it): one row per detected face; `person_id` and the
 # person's `name` last.
 EXPORT_COLUMNS = ["frame_idx", "timestamp", "x1", "y1", "x2", "y2", "track_id", "cluster_id", "person_id", "name"]
@@ -50,6 +52,11 @@ class TitleTiming:
     fps: float
     duration_s: float
     step_s: float
+
+    @classmethod
+    def of(cls, info: TitleInfo) -> TitleTiming:
+        """A title's timing, from its row of `titles`."""
+        return cls(info.title, info.fps or 0.0, info.duration_s or 0.0, info.frame_step_s)
 
 
 @dataclass(frozen=True)

@@ -357,7 +357,7 @@ def export_cast(key: str) -> CastExport:
         columns, rows = SEASON_EXPORT_COLUMNS, season_rows(warehouse.connect(), season)
         titles = sorted({r["title"] for r in rows})
     infos = {t: warehouse.require_title(t) for t in titles}
-    timings = {t: TitleTiming(t, i.fps or 0.0, i.duration_s or 0.0, i.frame_step_s) for t, i in infos.items()}
+    timings = {t: TitleTiming.of(i) for t, i in infos.items()}
     intervals = on_screen_intervals(rows, timings, default_title=title or "")
     return CastExport(key, columns, rows, timings, {t: i.path for t, i in infos.items()}, intervals)
 

@@ -49,8 +49,8 @@ class Review:
     def warehouse(self) -> Warehouse:
         return Warehouse(self.home)
 
-    def page(self, request: Request, template: str, key: str, **context) -> Response:
-        people = operations.people(key)
+    def page(self, request: Request, template: str, key: str, people: list[dict] | None = None, **context) -> Response:
+        people = operations.people(key) if people is None else people
         return templates.TemplateResponse(
             request,
             template,
@@ -83,7 +83,8 @@ class Review:
         key, short = request.path_params["key"], request.path_params["person"]
         _, season, _ = operations.cast_scope(key)
         person_id = operations.person_id(season, short)
-        found = [p for p in operations.people(key) if p["person_id"] == person_id]
+        people = operations.people(key)
+        found = [p for p in people if p["person_id"] == person_id]
         if not found:
             return PlainTextResponse(f"no person {person_id} in {key}", 404)
         person = found[0]
@@ -91,6 +92,7 @@ class Review:
             request,
             "person.html",
             key,
+            people,
             person=person,
             tracks=views.person_tracks(self.warehouse, person_id),
             timelines=views.timelines(self.warehouse, person_id, person["name"]),
@@ -106,8 +108,9 @@ class Review:
 
     def unknown_page(self, request: Request) -> Response:
         key = request.path_params["key"]
-        titles = sorted({t for p in operations.people(key) for t, _ in p["tracks"]})
-        return self.page(request, "unknown.html", key, tracks=views.set_aside_tracks(self.warehouse, titles))
+        people = operations.people(key)
+        titles = sorted({t for p in people for t, _ in p["tracks"]})
+        return self.page(request, "unknown.html", key, people, tracks=views.set_aside_tracks(self.warehouse, titles))
 
     def corrections_page(self, request: Request) -> Response:
         key = request.path_params["key"]

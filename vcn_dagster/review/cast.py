@@ -101,8 +101,7 @@ def timelines(warehouse: Warehouse, person_id: str, name: str | None) -> list[Ti
         "SELECT title, timestamp FROM detections WHERE person_id = ? AND track_status = 'kept'", [person_id]
     ).fetchall()
     titles = sorted({t for t, _ in rows})
-    infos = {t: warehouse.require_title(t) for t in titles}
-    timings = {t: TitleTiming(t, i.fps or 0.0, i.duration_s or 0.0, i.frame_step_s) for t, i in infos.items()}
+    timings = {t: TitleTiming.of(warehouse.require_title(t)) for t in titles}
     faces = [{"title": t, "timestamp": s, "person_id": person_id, "name": name} for t, s in rows]
     intervals = on_screen_intervals(faces, timings)
     return [Timeline(t, timings[t].duration_s, [i for i in intervals if i.title == t]) for t in titles]
