@@ -16,7 +16,7 @@ from vcn_assets.checks_common import (
     title_check,
     track_problems,
 )
-from vcn_assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
+from vcn_assets.common import StageProgress, content_version, stage_version, title_asset, title_stage
 from vcn_assets.media import frames
 from vcn_resources.corrections import rescued_tracks
 from vcn_resources.face_models import FaceModelsResource
@@ -61,11 +61,11 @@ def face_detections(
         found: list[FaceDetections] = []
         sharp: list[np.ndarray] = []
         with (
-            progress_bar(len(manifest), f"{title} faces") as bar,
+            StageProgress(context, len(manifest), "faces", "frame") as progress,
             warehouse.artifact_appender(title, "faces", FACES_ARTIFACT) as artifact,
         ):
             stored = 0
-            for faces in detect_faces(path, detectors, manifest, progress=bar.update):
+            for faces in detect_faces(path, detectors, manifest, progress=progress.update):
                 artifact.append(
                     {
                         "face": np.arange(stored, stored + len(faces)),
@@ -128,7 +128,8 @@ def face_tracks(
         embedder = face_models.embedder()
         # The norm limits were measured with SFace: another embedder's are scaled to its own norms.
         policy = QualityPolicy(norm_scale=norm_scale(embedder, Path(face_models.cache_dir)))
-        tracking = track_faces(faces, face_shot, fps, embedder, policy)
+        with StageProgress(context, None, "tracks: faces probed", "face") as progress:
+            tracking = track_faces(faces, face_shot, fps, embedder, policy, progress=progress.update)
         s = tracking.summary
         det = faces.detections
         rescued = rescued_tracks(warehouse, title, det.frame_idx, det.boxes, tracking.track_of)
@@ -228,11 +229,13 @@ def face_embeddings(
         embedder = face_models.embedder()
         started = time.perf_counter()
         raw = np.zeros((len(chosen), embedder.dim), np.float32)
-        for start, part, crops in decoded_in_chunks(faces.crops_jpeg, chosen):
-            fresh = np.isin(part, todo)
-            known.update(zip(part[fresh].tolist(), embedder.embed(crops[fresh])))
-            upright = np.stack([known[int(f)] for f in part])
-            raw[start : start + len(part)] = with_mirror(embedder, crops, upright)
+        with StageProgress(context, len(chosen), "embeddings", "face") as progress:
+            for start, part, crops in decoded_in_chunks(faces.crops_jpeg, chosen):
+                fresh = np.isin(part, todo)
+                known.update(zip(part[fresh].tolist(), embedder.embed(crops[fresh])))
+                upright = np.stack([known[int(f)] for f in part])
+                raw[start : start + len(part)] = with_mirror(embedder, crops, upright)
+                progress.update(len(part))
         seconds = time.perf_counter() - started
         warehouse.write_artifact(
             title,

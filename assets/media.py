@@ -6,11 +6,11 @@ import time
 import dagster as dg
 
 from vcn_assets.checks_common import count_problems, materialization_metadata, report, shot_problems, title_check
-from vcn_assets.common import content_version, progress_bar, stage_version, title_asset, title_stage
+from vcn_assets.common import StageProgress, content_version, stage_version, title_asset, title_stage
 from vcn_resources.media import MediaLibrary
 from vcn_resources.warehouse import TITLE_RESULT_FIELDS, Warehouse
 from videoclusternet.pipeline import scan_frames
-from videoclusternet.video import file_sha256
+from videoclusternet.video import file_sha256, probe_video
 
 
 class FramesConfig(dg.Config):
@@ -51,8 +51,9 @@ def frames(
             **cleared,
         )
         started = time.perf_counter()
-        with progress_bar(None, f"{title} frames") as bar:
-            scan = scan_frames(path, stride=stride, progress=bar.update)
+        # The header's count sets the bar's length only: the shots follow what decoding gives.
+        with StageProgress(context, probe_video(path).frame_count, "frames", "frame") as progress:
+            scan = scan_frames(path, stride=stride, progress=progress.update)
         info = scan.info
         shots = scan.shots
         warehouse.write(

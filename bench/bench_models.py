@@ -41,10 +41,10 @@ def main() -> None:
     frame = cv2.resize(img, (640, 360), interpolation=cv2.INTER_AREA)
     print(f"cv2 threads {cv2.getNumThreads()}, onnxruntime intra-op threads {ort_threads()}")
 
-    for name in ("yunet", "retinaface"):
+    for name in ("yunet", "yunet_onnxruntime", "retinaface"):
         det = load_detector(name, cache_dir=args.cache_dir)
         n = len(det.detect(frame))
-        print(f"{name:<10} {_ms(lambda d=det: d.detect(frame), args.repeats):6.1f} ms/frame 640x360 ({n} faces)")
+        print(f"{name:<17} {_ms(lambda d=det: d.detect(frame), args.repeats):6.1f} ms/frame 640x360 ({n} faces)")
 
     faces = load_detector("yunet", cache_dir=args.cache_dir).detect(img)
     crops = align_faces(img, faces.landmarks)

@@ -80,6 +80,18 @@ def atomic_file(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def _as_parquet_returns(schema: pa.Schema) -> pa.Schema:
+    """The schema as Parquet reads it back: it keeps no second-resolution timestamps (they return in ms).
+    Compared with the schema as written, every connection would rewrite those tables' empty files."""
+    return pa.schema(
+        [
+            f.with_type(pa.timestamp("ms", f.type.tz)) if pa.types.is_timestamp(f.type) and f.type.unit == "s" else f
+            for f in schema
+        ],
+        metadata=schema.metadata,
+    )
+
+
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
     with atomic_file(path) as tmp:
         pq.write_table(table, tmp, row_group_size=ROW_GROUP)
@@ -352,7 +364,7 @@ class Warehouse:
                 os.replace(self.root / old, self.root / new)
         for name, schema in TABLES.items():
             empty = self.root / name / EMPTY_FILE
-            if not empty.exists() or pq.read_schema(empty) != schema:
+            if not empty.exists() or pq.read_schema(empty) != _as_parquet_returns(schema):
                 write_parquet_atomic(schema.empty_table(), empty)
 
     def _view_sql(self) -> list[str]:

@@ -215,7 +215,7 @@ def test_insightface_pack_recognition_equals_sface(tmp_path, cache_dir, sface, g
 
 
 def test_unknown_names(cache_dir):
-    with pytest.raises(ValueError, match="yunet, retinaface, insightface"):
+    with pytest.raises(ValueError, match="yunet, yunet_onnxruntime, retinaface, insightface"):
         load_detector("mtcnn", cache_dir=cache_dir)
     with pytest.raises(ValueError, match="sface, insightface"):
         load_embedder("facenet", cache_dir=cache_dir)
@@ -254,3 +254,25 @@ def test_norm_limits_follow_the_embedders_scale(tmp_path, cache_dir, sface):
     assert scale == pytest.approx(2.0, rel=1e-5)
     sharp = derive_thresholds(np.array([3.0, 3.1, 2.9]), QualityPolicy(norm_scale=scale))
     assert (sharp.min_raw_norm, sharp.doubtful_norm) == pytest.approx((10.0, 13.0), rel=1e-5)
+
+
+@pytest.mark.parametrize("size", [(640, 360), (501, 333)])  # the second needs padding to YuNet's stride of 32
+def test_yunet_on_onnxruntime_finds_opencvs_faces(cache_dir, group, size):
+    frame = cv2.resize(group, size, interpolation=cv2.INTER_AREA)
+    opencv = load_detector("yunet", cache_dir=cache_dir).detect(frame)
+    onnxruntime = load_detector("yunet_onnxruntime", cache_dir=cache_dir).detect(frame)
+    assert len(opencv) >= 4 and len(onnxruntime) == len(opencv)
+    assert np.abs(onnxruntime.boxes - opencv.boxes).max() < 1e-2
+    assert np.abs(onnxruntime.landmarks - opencv.landmarks).max() < 1e-2
+    assert np.abs(onnxruntime.scores - opencv.scores).max() < 1e-4
+
+
+def test_sface_on_opencv_embeds_as_onnxruntime_does(cache_dir, sface, group, group_faces):
+    from videoclusternet.models.sface import ArcFaceLikeEmbedder, load_arcface_onnx
+
+    crops = align_faces(group, group_faces.landmarks)
+    model = load_arcface_onnx(sface.model_path)
+    model.input_mean, model.input_std = 0.0, 1.0  # SFace's graph normalises its input itself
+    reference = ArcFaceLikeEmbedder(model, sface.model_path).embed(crops)
+    assert sface.embed(crops).shape == reference.shape == (len(crops), 128)
+    assert np.abs(sface.embed(crops) - reference).max() < 1e-4 * np.abs(reference).max()

@@ -376,3 +376,20 @@ def test_faces_decoded_a_chunk_at_a_time_embed_the_same(home_copy, monkeypatch):
             np.stack(before[name].column("raw").to_numpy(zero_copy_only=False)),
             atol=1e-5,
         )
+
+
+def test_every_stage_logs_its_progress_with_a_rate(home_env):
+    """A run launched from the UI shows no terminal: each stage's progress (count, rate) is in the run's log."""
+    instance = dg.DagsterInstance.get()
+    latest = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("face_embeddings"), asset_partitions=[TITLE]), limit=1
+    ).records[0]
+    messages = [entry.user_message for entry in instance.all_logs(latest.run_id)]
+    for what, unit in (
+        ("frames", "frame"),
+        ("faces", "frame"),
+        ("tracks: faces probed", "face"),
+        ("embeddings", "face"),
+    ):
+        lines = [m for m in messages if m.startswith(f"{TITLE} {what}: ")]
+        assert lines and f" {unit}s/s" in lines[-1], (what, [m for m in messages if TITLE in m][:20])

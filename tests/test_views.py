@@ -163,3 +163,14 @@ def test_a_home_named_with_quotes_and_brackets_moves_and_still_answers(tmp_path:
     )
     assert Warehouse(moved).query("SELECT count(*) FROM shots")[1] == [(3,)]
     assert Warehouse(moved).connect().execute("SELECT count(*) FROM shots").fetchone() == (3,)
+
+
+def test_opening_the_views_writes_nothing(tmp_path: Path):
+    """Each `vcn sql`, `vcn titles` opens the views: the tables' empty files are written once, not at every call
+    (Parquet returns second-resolution timestamps in ms: compared as written, five were rewritten each time)."""
+    warehouse = Warehouse(tmp_path)
+    warehouse.connect().close()
+    written = {p: p.stat().st_mtime_ns for p in (tmp_path / "warehouse").rglob("_empty.parquet")}
+    assert written
+    warehouse.connect().close()
+    assert {p: p.stat().st_mtime_ns for p in written} == written

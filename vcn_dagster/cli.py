@@ -468,6 +468,9 @@ def _print_title(summary: TitleSummary) -> None:
     click.echo(f"  tracks: {kept} kept, set aside: {dropped}")
     click.echo(f"  identities: {summary.identities}")
     click.echo("  wall time: " + "  ".join(f"{s} {t:.1f}s" for s, t in info.stage_seconds.items()))
+    spent = sum(info.stage_seconds.values())
+    if info.duration_s and spent:
+        click.echo(f"  speed: {info.duration_s / spent:.2f}x real time (video seconds per wall second of the stages)")
 
 
 def _print_where(warehouse: Warehouse) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import queue
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -32,11 +33,16 @@ from videoclusternet.tracking import TrackerConfig, appearance_descriptors, link
 from videoclusternet.types import FaceDetections, Shot, VideoInfo
 from videoclusternet.video import iter_frames, probe_video
 
-Progress = Callable[[int], None]
 PROBE_FACES_PER_TRACK = 3  # faces embedded per track to judge it; later samples are multiples of it
 
 
-def _noop(_: int) -> None:
+class Progress(Protocol):
+    """A stage's progress hook: `n` more units done, and the total once the stage knows it."""
+
+    def __call__(self, n: int, total: int | None = None) -> None: ...
+
+
+def _noop(n: int, total: int | None = None) -> None:
     return None
 
 
@@ -154,7 +160,7 @@ def detect_faces(
             progress(1)
 
 
-DECODE_CHUNK = 2048  # faces decoded at a time by `decoded_in_chunks`
+DECODE_CHUNK = 256  # faces decoded at a time by `decoded_in_chunks`: the step at which embedding reports progress
 
 
 def decode_crops(jpegs: Sequence[bytes], indices: np.ndarray) -> np.ndarray:
@@ -210,6 +216,7 @@ def track_faces(
     policy: QualityPolicy = QualityPolicy(),
     probe_per_track: int = PROBE_FACES_PER_TRACK,
     tracker: TrackerConfig = TrackerConfig(),
+    progress: Progress = _noop,
 ) -> Tracking:
     """Link faces into tracks inside shots, then judge each track's quality.
 
@@ -229,6 +236,7 @@ def track_faces(
     raw = np.zeros((len(probe), embedder.dim), np.float32)
     for start, _, crops in decoded_in_chunks(faces.crops_jpeg, probe):
         raw[start : start + len(crops)] = embedder.embed(crops)
+        progress(len(crops), total=len(probe))
     norms = np.full(len(det), np.nan, np.float32)
     norms[probe] = np.linalg.norm(raw, axis=1)
     probed_tracks, probed_faces = members_by_label(track_of[probe])

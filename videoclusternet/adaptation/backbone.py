@@ -414,7 +414,7 @@ def embedding_layer_input(model_path: Path) -> str:
     return flatten[0].input[0]
 
 
-def backbone_for(embedder: ArcFaceLikeEmbedder) -> FaceBackbone:
+def backbone_for(embedder: ArcFaceLikeEmbedder | SFaceEmbedder) -> FaceBackbone:
     """The torch twin of the pipeline's embedder: SFace, or the ArcFace model of a user's insightface pack
     (split before its embedding layer, normalised as the embedder normalises)."""
     path = Path(embedder.model_path)
@@ -424,7 +424,7 @@ def backbone_for(embedder: ArcFaceLikeEmbedder) -> FaceBackbone:
 
 
 def onnx_trunk(
-    embedder: ArcFaceLikeEmbedder, backbone: FaceBackbone, cache_dir: Path
+    embedder: ArcFaceLikeEmbedder | SFaceEmbedder, backbone: FaceBackbone, cache_dir: Path
 ) -> Callable[[np.ndarray], torch.Tensor]:
     """The backbone's trunk run by onnxruntime instead of torch: crops (uint8 BGR) -> trunk features.
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from videoclusternet.models.base import Detector, Embedder, ModelPackError
 from videoclusternet.models.cache import fold_quantized_onnx
 
-DETECTORS = ("yunet", "retinaface", "insightface")
+DETECTORS = ("yunet", "yunet_onnxruntime", "retinaface", "insightface")
 EMBEDDERS = ("sface", "insightface")
 # What a caller should catch to report "models unavailable" rather than crash with a trace.
 MODEL_ERRORS: tuple[type[Exception], ...] = (ModelPackError, FileNotFoundError)
@@ -26,10 +26,10 @@ def load_detector(
 ) -> Detector:
     """Build a detector; `score_threshold=None` keeps the family's default."""
     kw = {} if score_threshold is None else {"score_threshold": score_threshold}
-    if name == "yunet":
+    if name in ("yunet", "yunet_onnxruntime"):  # the second: YuNet on onnxruntime on the CPU too (faster)
         from videoclusternet.models.yunet import YuNetDetector
 
-        return YuNetDetector(Path(cache_dir), **kw)
+        return YuNetDetector(Path(cache_dir), engine="onnxruntime" if name == "yunet_onnxruntime" else "auto", **kw)
     if name == "retinaface":
         from videoclusternet.models.retinaface import RetinaFaceDetector
 

@@ -82,21 +82,22 @@ def ort_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def ort_session_options():  # -> onnxruntime.SessionOptions
+def ort_session_options(threads: int | None = None):  # -> onnxruntime.SessionOptions
+    """Session options with `threads` intra-op threads (default `ort_threads()`)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = ort_threads()
+    opts.intra_op_num_threads = threads or ort_threads()
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3  # hide harmless shape-inference warnings
     return opts
 
 
-def ort_session(model: Path | bytes):  # -> onnxruntime.InferenceSession
+def ort_session(model: Path | bytes, threads: int | None = None):  # -> onnxruntime.InferenceSession
     import onnxruntime as ort
 
     src = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(src, sess_options=ort_session_options(), providers=ort_providers())
+    return ort.InferenceSession(src, sess_options=ort_session_options(threads), providers=ort_providers())
 
 
 def make_detections(boxes: np.ndarray, landmarks: np.ndarray, scores: np.ndarray) -> FaceDetections:
@@ -109,9 +110,21 @@ def make_detections(boxes: np.ndarray, landmarks: np.ndarray, scores: np.ndarray
     )
 
 
-def batched(fn, crops: np.ndarray, dim: int, batch_size: int) -> np.ndarray:
-    """Run `fn` over `crops` in chunks; N=0 gives an empty [0,dim] array."""
-    if len(crops) == 0:
-        return np.zeros((0, dim), np.float32)
-    parts = [fn(crops[i : i + batch_size]) for i in range(0, len(crops), batch_size)]
-    return np.concatenate(parts).astype(np.float32, copy=False)
+class BatchedEmbedder:
+    """An embedder that runs `_run` over its crops `batch_size` at a time."""
+
+    dim: int
+    batch_size: int
+
+    def _run(self, crops: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """[N,112,112,3] uint8 BGR aligned crops -> [N,dim] float32 raw vectors; N=0 gives [0,dim]."""
+        crops = np.asarray(crops, np.uint8)
+        if crops.ndim != 4 and len(crops) != 0:
+            raise ValueError(f"expected [N,112,112,3] crops, got {crops.shape}")
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        parts = [self._run(crops[i : i + self.batch_size]) for i in range(0, len(crops), self.batch_size)]
+        return np.concatenate(parts).astype(np.float32, copy=False)
