@@ -109,6 +109,15 @@ def test_reading_commands_load_neither_dagster_nor_a_model_runtime(tmp_path: Pat
     assert "vcn export: 'nosuch' is neither a title nor a season" in run.stderr
 
 
+def test_the_code_location_loads_without_what_only_some_steps_need():
+    """Every `vcn run` and every UI run worker loads the definitions: onnx (folding models, once), scikit-learn
+    (scoring against truth) and torch (adaptation) cost seconds of start-up and are imported where used."""
+    modules = "sorted({m.split('.')[0] for m in sys.modules})"
+    code = f"import sys, json, vcn_dagster.definitions\nprint(json.dumps({modules}))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert not set(json.loads(run.stdout.splitlines()[-1])) & {"onnx", "sklearn", "torch", "mlflow", "insightface"}
+
+
 def test_every_stage_says_what_it_makes():
     """`retract_below` removes what the stages below a starting one made: every result table is some stage's."""
     from vcn_resources.warehouse import RESULT_TABLES, STAGE_OUTPUTS

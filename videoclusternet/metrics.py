@@ -29,7 +29,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics.cluster import contingency_matrix, normalized_mutual_info_score, pair_confusion_matrix
 
 from videoclusternet.boxes import iou_matrix, paired_iou
 
@@ -299,6 +298,9 @@ def cluster_scores(truth: Sequence[Hashable], clusters: Sequence[Hashable]) -> C
     n = len(truth)
     if n == 0:
         return ClusterScores(0, None, None, None, None, None, None, None, None, 0, 0, None)
+    # Imported here: scikit-learn takes a second to import, and most commands that load this module never score.
+    from sklearn.metrics.cluster import contingency_matrix, normalized_mutual_info_score, pair_confusion_matrix
+
     y, c = _codes(truth), _codes(clusters)
     table = contingency_matrix(y, c).T.astype(np.float64)
     per_cluster, per_identity = table.sum(1), table.sum(0)

@@ -13,10 +13,12 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
+
+if TYPE_CHECKING:  # onnx takes a second to import, and a folded model, once cached, needs none of it
+    import onnx
 
 BATCH_DIM = "batch"
 # Bump when fold_model changes its output, so caches built by older code are not reused.
@@ -39,7 +41,9 @@ def _dequantize(node: onnx.NodeProto, args: list[np.ndarray | None]) -> np.ndarr
     x, scale = args[0], args[1]
     assert x is not None and scale is not None
     zero = args[2] if len(args) > 2 and args[2] is not None else np.zeros_like(scale, x.dtype)
-    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    from onnx.helper import get_attribute_value
+
+    attrs = {a.name: get_attribute_value(a) for a in node.attribute}
     axis = int(attrs.get("axis", 1)) % max(x.ndim, 1)
     block = int(attrs.get("block_size", 0))
     if block > 0:  # blocked: one scale per `block` elements along `axis`
@@ -77,6 +81,9 @@ def _batch_is_free(nodes: list[onnx.NodeProto], consts: dict[str, np.ndarray]) -
 
 def fold_model(model: onnx.ModelProto) -> onnx.ModelProto:
     """Constant-fold dequantisation chains, drop dangling inputs, make the batch dim dynamic if it can be."""
+    import onnx
+    from onnx import numpy_helper
+
     graph = model.graph
     consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     kept: list[onnx.NodeProto] = []
@@ -131,6 +138,8 @@ def fold_quantized_onnx(src: Path, cache_dir: Path) -> Path:
             return dst
         # Changed since it was folded (by someone who can write the cache): folded again from the package's file.
     cache_dir.mkdir(parents=True, exist_ok=True)
+    import onnx
+
     serialized = fold_model(onnx.load(str(src))).SerializeToString()
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=cache_dir)
     try:

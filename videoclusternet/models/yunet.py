@@ -13,7 +13,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 
 from videoclusternet.models.base import file_sha256_short, make_detections, ort_providers, ort_session
 from videoclusternet.models.cache import fold_quantized_onnx
@@ -34,6 +33,8 @@ def bundled_model(filename: str) -> Path:
 
 def any_input_size(path: Path) -> bytes:
     """The model with a free input height and width: the file fixes 640x640, the network is fully convolutional."""
+    import onnx
+
     model = onnx.load(str(path))
     dims = model.graph.input[0].type.tensor_type.shape.dim
     dims[2].dim_param, dims[3].dim_param = "height", "width"
