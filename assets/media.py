@@ -10,7 +10,7 @@ from vcn_assets.common import StageProgress, content_version, stage_version, tit
 from vcn_resources.media import MediaLibrary
 from vcn_resources.warehouse import TITLE_RESULT_FIELDS, Warehouse
 from videoclusternet.pipeline import scan_frames
-from videoclusternet.video import file_sha256, probe_video
+from videoclusternet.video import file_sha256
 
 
 class FramesConfig(dg.Config):
@@ -51,8 +51,7 @@ def frames(
             **cleared,
         )
         started = time.perf_counter()
-        # The header's count sets the bar's length only: the shots follow what decoding gives.
-        with StageProgress(context, probe_video(path).frame_count, "frames", "frame") as progress:
+        with StageProgress(context, None, "frames", "frame") as progress:
             scan = scan_frames(path, stride=stride, progress=progress.update)
         info = scan.info
         shots = scan.shots

@@ -274,5 +274,6 @@ def test_sface_on_opencv_embeds_as_onnxruntime_does(cache_dir, sface, group, gro
     model = load_arcface_onnx(sface.model_path)
     model.input_mean, model.input_std = 0.0, 1.0  # SFace's graph normalises its input itself
     reference = ArcFaceLikeEmbedder(model, sface.model_path).embed(crops)
-    assert sface.embed(crops).shape == reference.shape == (len(crops), 128)
-    assert np.abs(sface.embed(crops) - reference).max() < 1e-4 * np.abs(reference).max()
+    embedded = sface.embed(crops)
+    assert embedded.shape == reference.shape == (len(crops), 128)
+    assert np.abs(embedded - reference).max() < 1e-4 * np.abs(reference).max()

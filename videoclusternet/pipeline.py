@@ -67,7 +67,7 @@ def scan_frames(path: str, stride: int = 1, progress: Progress = _noop) -> Frame
     for frame, _, image in iter_frames(path):
         detector.update(frame, image)
         decoded = frame + 1
-        progress(1)
+        progress(1, total=info.frame_count)  # the header's count: a progress bar's length, nothing more
     shots = detector.finish(decoded, info.fps)
     return FrameManifest(info, shots, *_manifest(shots, stride, info.fps), decoded)
 

@@ -57,8 +57,8 @@ class ArcFaceLikeEmbedder(BatchedEmbedder):
 class SFaceEmbedder(BatchedEmbedder):
     """SFace, 128-D. Its graph already contains the (x-127.5)/128 normalisation: it takes RGB 0..255.
 
-    OpenCV's DNN module runs it on the CPU, 1.5 times faster than onnxruntime, which spends 40% of its time in the
-    network's 27 PRelu layers (bench/bench_models.py); onnxruntime runs it on a GPU.
+    OpenCV's DNN module runs it on the CPU, about 10% faster than onnxruntime on real crops (onnxruntime spends 40%
+    of its time in the network's 27 PRelu layers; README: speed); onnxruntime runs it on a GPU.
     """
 
     name = "sface"

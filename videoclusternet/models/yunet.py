@@ -103,7 +103,7 @@ class YuNetDetector:
         if self.max_side and max(h, w) > self.max_side:
             scale = self.max_side / max(h, w)
             frame_bgr = cv2.resize(frame_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        faces = self._faces(frame_bgr) if self.engine == "onnxruntime" else self._opencv_faces(frame_bgr)
+        faces = self._onnxruntime_faces(frame_bgr) if self.engine == "onnxruntime" else self._opencv_faces(frame_bgr)
         faces[:, :14] /= scale
         # Row: x, y, w, h, 5x(x, y) landmarks (image-left eye first, ArcFace order), score.
         boxes = faces[:, :4].copy()
@@ -120,7 +120,7 @@ class YuNetDetector:
         _, faces = self._opencv.detect(np.ascontiguousarray(image))
         return np.zeros((0, 15), np.float32) if faces is None else faces.copy()
 
-    def _faces(self, image: np.ndarray) -> np.ndarray:
+    def _onnxruntime_faces(self, image: np.ndarray) -> np.ndarray:
         """OpenCV's rows (x, y, w, h, 10 landmark coordinates, score) for the faces of one BGR image, after NMS."""
         h, w = image.shape[:2]
         step = STRIDES[-1]
@@ -128,8 +128,7 @@ class YuNetDetector:
         blob = np.zeros((1, 3, pad_h, pad_w), np.float32)  # padded bottom and right with black, as OpenCV does
         blob[0, :, :h, :w] = image.transpose(2, 0, 1)
         heads = dict(zip(self._outputs, self._session.run(self._outputs, {self._input: blob})))
-        rows = [self._decode(heads, stride, pad_w // stride) for stride in STRIDES]
-        faces = np.concatenate(rows) if rows else np.zeros((0, 15), np.float32)
+        faces = np.concatenate([self._decode(heads, stride, pad_w // stride) for stride in STRIDES])
         if len(faces) > 1:
             keep = cv2.dnn.NMSBoxes(
                 faces[:, :4].astype(np.int32).tolist(),  # OpenCV rounds boxes to whole pixels toward zero for NMS
