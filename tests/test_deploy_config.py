@@ -42,6 +42,7 @@ def test_home_instance_loads_with_one_gpu_slot(tmp_path: Path) -> None:
         pools = instance.get_concurrency_config().pool_config
     assert pools.default_pool_limit == 1
     assert pools.pool_granularity == PoolGranularity.OP
+    assert instance.run_monitoring_enabled and instance.run_monitoring_start_timeout_seconds == 180
 
 
 def test_settings_are_added_to_an_existing_home_without_overriding_it(tmp_path: Path) -> None:
@@ -54,6 +55,7 @@ def test_settings_are_added_to_an_existing_home_without_overriding_it(tmp_path: 
     assert settings == {
         "telemetry": {"enabled": True},
         "concurrency": {"pools": {"default_limit": 2, "granularity": "op"}},
+        "run_monitoring": INSTANCE_SETTINGS["run_monitoring"],
     }
     before = path.stat().st_mtime_ns
     write_instance_settings(tmp_path)

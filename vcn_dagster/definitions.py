@@ -16,7 +16,7 @@ from vcn_assets import adaptation, evaluation, faces, identities, media, season
 from vcn_dagster.executors import executor_from_env
 from vcn_dagster.jobs import adapted_title_pipeline_job, season_cast_job, title_pipeline_job
 from vcn_dagster.schedules import nightly_reprocess
-from vcn_dagster.sensors import media_drop_sensor, season_cast_sensor
+from vcn_dagster.sensors import interrupted_runs_sensor, media_drop_sensor, season_cast_sensor
 from vcn_resources.drops import drop_folder_from_env
 from vcn_resources.face_models import FaceModelsResource
 from vcn_resources.home import vcn_home
@@ -52,7 +52,7 @@ defs = dg.Definitions(
     assets=all_assets,
     asset_checks=all_checks,
     jobs=[title_pipeline_job, adapted_title_pipeline_job, season_cast_job],
-    sensors=[media_drop_sensor, season_cast_sensor],
+    sensors=[media_drop_sensor, season_cast_sensor, interrupted_runs_sensor],
     schedules=[nightly_reprocess],
     resources=build_resources(vcn_home()),
     executor=executor_from_env(),

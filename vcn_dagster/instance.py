@@ -20,6 +20,10 @@ import yaml
 INSTANCE_SETTINGS: dict[str, Any] = {
     "telemetry": {"enabled": False},  # an offline product
     "concurrency": {"pools": {"default_limit": 1, "granularity": "op"}},
+    # The daemon's run monitoring: a run its launcher could not start in 3 minutes fails, and a pool slot still
+    # held a minute after its run ended is freed. A run worker that dies mid-run is the `interrupted_runs_sensor`'s
+    # (`recovery.py`): this launcher has no health check of its own.
+    "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "free_slots_after_run_end_seconds": 60},
 }
 
 

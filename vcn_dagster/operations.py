@@ -82,18 +82,20 @@ def _materialize(
     import dagster as dg
 
     from vcn_dagster.definitions import all_assets, all_checks, build_resources
-    from vcn_dagster.recovery import process_tags
+    from vcn_dagster.recovery import process_tags, stop_on_signal
 
-    return dg.materialize(  # with the checks, so that a blocking one that fails stops the title
-        [*all_assets, *all_checks],
-        selection=selection,
-        partition_key=key,
-        instance=dg.DagsterInstance.get(),
-        resources=build_resources(home),
-        run_config={"ops": {op: {"config": config} for op, config in ops.items()}, "loggers": QUIET_LOGS},
-        raise_on_error=False,
-        tags={"vcn/launched_by": launched_by, **process_tags()},
-    )
+    instance = dg.DagsterInstance.get()
+    with stop_on_signal(instance, Warehouse(home)):  # Ctrl-C stops it at once, even while it waits for a slot
+        return dg.materialize(  # with the checks, so that a blocking one that fails stops the title
+            [*all_assets, *all_checks],
+            selection=selection,
+            partition_key=key,
+            instance=instance,
+            resources=build_resources(home),
+            run_config={"ops": {op: {"config": config} for op, config in ops.items()}, "loggers": QUIET_LOGS},
+            raise_on_error=False,
+            tags={"vcn/launched_by": launched_by, **process_tags()},
+        )
 
 
 def link_seasons(seasons: list[str], launched_by: str, report: Report = _silent) -> dict[str, TitleRun]:

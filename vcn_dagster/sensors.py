@@ -1,6 +1,7 @@
 """Sensors. The media drop sensor: a video that lands in the drop folder becomes a title partition and a
 pipeline run (adapted, for a title registered so with `vcn run --adapt`). The season cast sensor: an
-episode clustered anew has its season's cast linked again.
+episode clustered anew has its season's cast linked again. The interrupted runs sensor: a run whose process
+died (killed, out of memory) is failed and its pool slot freed (`recovery.py`).
 
 A file is taken once its size and change time have not moved for the settle interval, so a copy
 still in progress is never read. Its title key comes from its name (`videoclusternet.titles`); its
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,8 +24,10 @@ import dagster as dg
 
 from vcn_assets.partitions import seasons_partitions, titles_partitions
 from vcn_dagster.jobs import adapted_title_pipeline_job, pipeline_job_name, season_cast_job, title_pipeline_job
+from vcn_dagster.recovery import recover_interrupted_runs
 from vcn_resources.drops import DropFolderResource, DroppedFile
 from vcn_resources.media import MediaEntry, MediaLibrary
+from vcn_resources.warehouse import Warehouse
 from videoclusternet.titles import MAX_KEY_LENGTH, cast_season, title_key_from_filename, validate_title_key
 from videoclusternet.video import VIDEO_EXTENSIONS, VideoError
 
@@ -188,3 +192,20 @@ def season_cast_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult |
         dynamic_partitions_requests=[seasons_partitions.build_add_request(new_seasons)] if new_seasons else [],
         cursor=str(max(r.storage_id for r in records)),
     )
+
+
+@dg.sensor(
+    minimum_interval_seconds=int(os.environ.get("VCN_RECOVERY_INTERVAL_S", "60")),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Fails the runs whose process has died (killed, out of memory) and frees their pool slots.",
+)
+def interrupted_runs_sensor(
+    context: dg.SensorEvaluationContext, warehouse: dg.ResourceParam[Warehouse]
+) -> dg.SkipReason:
+    """One tick: every unfinished run whose run worker (or `vcn` process) is gone is failed, its pool slots are
+    freed and its title marked failed as interrupted; nothing else would ever end it, and a gpu slot it holds
+    would keep every later run of the home waiting."""
+    failed = recover_interrupted_runs(context.instance, warehouse)
+    if failed:
+        context.log.warning(f"failed {len(failed)} runs whose process had died: {', '.join(failed)}")
+    return dg.SkipReason(f"{len(failed)} interrupted runs failed" if failed else "no run's process has died")
