@@ -100,7 +100,7 @@ def face_clusters(
         )
         warehouse.write("identities", title, identities, context.run.run_id, stage_version(context))
         for picture in (warehouse.title_dir(title) / "identities").glob("cluster_*.jpg"):
-            if str(picture) not in identities["crop_path"]:  # a cluster of an earlier clustering
+            if warehouse.home_relative(picture) not in identities["crop_path"]:  # a cluster of an earlier clustering
                 picture.unlink()
         seconds = time.perf_counter() - started
     return dg.MaterializeResult(

@@ -294,8 +294,8 @@ def _write(
         rows["first_seen_s"].append(float(min(appearances[first]["times"])))
         rows["last_title"].append(last[1])
         rows["last_seen_s"].append(float(max(appearances[last]["times"])))
-        rows["crop_path"].append(str(pictures[pid].face) if pid in pictures else None)
-        rows["sheet_path"].append(str(pictures[pid].sheet) if pid in pictures else None)
+        rows["crop_path"].append(warehouse.home_relative(pictures[pid].face) if pid in pictures else None)
+        rows["sheet_path"].append(warehouse.home_relative(pictures[pid].sheet) if pid in pictures else None)
     warehouse.write("season_persons", season, rows, run_id, version)
 
 

@@ -159,7 +159,7 @@ def summarise_identities(
         out["screen_seconds"].append(round(len(np.unique(detections["frame"][members])) * step_s, 3))
         out["first_seen_s"].append(float(detections["timestamp"][members].min()))
         out["last_seen_s"].append(float(detections["timestamp"][members].max()))
-        out["crop_path"].append(str(crop_path))
+        out["crop_path"].append(warehouse.home_relative(crop_path))
     for face in sorted(pictures):  # in face order: the crops are read a row group at a time
         pictures[face].write_bytes(crops[face])
     return out

@@ -60,11 +60,20 @@ TITLE_RESULT_FIELDS = [name for name in TABLES["titles"].names if name not in _T
 ROW_GROUP = 8192
 
 
+# Columns that name a file of the home: stored relative to it, so that a home copied, renamed or mounted elsewhere
+# still finds its pictures; the views give them as absolute paths in the home where they are read.
+HOME_PATH_COLUMNS = {"identities": ("crop_path",), "season_persons": ("crop_path", "sheet_path")}
+
+
+def _sql_string(text: str) -> str:
+    """`text` as a DuckDB string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _sql_glob(folder: Path) -> str:
     """A DuckDB string literal globbing the Parquet files of `folder`, whatever its name holds: quotes doubled,
     and glob characters (`[`, `*`, `?`, as in a home called `Show [2019]`) taken literally."""
-    literal = re.sub(r"([\[*?])", r"[\1]", str(folder)) + "/*.parquet"
-    return "'" + literal.replace("'", "''") + "'"
+    return _sql_string(re.sub(r"([\[*?])", r"[\1]", str(folder)) + "/*.parquet")
 
 
 @contextmanager
@@ -368,13 +377,25 @@ class Warehouse:
                 write_parquet_atomic(schema.empty_table(), empty)
 
     def _view_sql(self) -> list[str]:
-        sql = [
-            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM "
-            f"read_parquet({_sql_glob(self.root / name)}, union_by_name = true)"
-            for name in TABLES
-        ]
+        sql = [f"CREATE OR REPLACE VIEW {name} AS {self._table_select(name)}" for name in TABLES]
         sql += [f"CREATE OR REPLACE VIEW {name} AS {body}" for name, body in VIEWS.items()]
         return sql
+
+    def _table_select(self, name: str) -> str:
+        """The query of table `name`'s view: its Parquet files, with paths of the home made absolute (one
+        written before they were stored relative, already absolute, is left as it is)."""
+        source = f"read_parquet({_sql_glob(self.root / name)}, union_by_name = true)"
+        if name not in HOME_PATH_COLUMNS:
+            return f"SELECT * FROM {source}"
+        home = _sql_string(f"{self.home.absolute()}/")
+        absolute = [
+            f"CASE WHEN starts_with({c}, '/') THEN {c} ELSE {home} || {c} END AS {c}" for c in HOME_PATH_COLUMNS[name]
+        ]
+        return f"SELECT * REPLACE ({', '.join(absolute)}) FROM {source}"
+
+    def home_relative(self, path: Path) -> str:
+        """`path`, a file of the home, as stored in a HOME_PATH_COLUMNS column."""
+        return path.absolute().relative_to(self.home.absolute()).as_posix()
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A private in-memory connection with the same views: the pipeline's own reads never lock the file."""

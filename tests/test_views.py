@@ -165,6 +165,26 @@ def test_a_home_named_with_quotes_and_brackets_moves_and_still_answers(tmp_path:
     assert Warehouse(moved).connect().execute("SELECT count(*) FROM shots").fetchone() == (3,)
 
 
+def test_pictures_of_a_moved_home_are_found_where_the_home_is_now(tmp_path: Path):
+    """`crop_path` is stored relative to the home: after a move, the views point into the new place."""
+    first = tmp_path / "first"
+    picture = first / "titles" / "a.s01e01" / "identities" / "cluster_0.jpg"
+    picture.parent.mkdir(parents=True)
+    picture.write_bytes(b"jpeg")
+    row = {"cluster": [0], "tracks": [1], "faces": [3], "screen_seconds": [0.3], "first_seen_s": [0.0]}
+    row |= {"last_seen_s": [0.2], "crop_path": [Warehouse(first).home_relative(picture)]}
+    Warehouse(first).write("identities", "a.s01e01", row, "r", "v")
+    moved = tmp_path / "mounted elsewhere" / "home"
+    moved.parent.mkdir()
+    first.rename(moved)
+    for answer in (
+        Warehouse(moved).query("SELECT crop_path FROM identities")[1],
+        Warehouse(moved).connect().execute("SELECT crop_path FROM identities").fetchall(),
+    ):
+        (path,) = answer[0]
+        assert Path(path) == moved / "titles" / "a.s01e01" / "identities" / "cluster_0.jpg" and Path(path).exists()
+
+
 def test_opening_the_views_writes_nothing(tmp_path: Path):
     """Each `vcn sql`, `vcn titles` opens the views: the tables' empty files are written once, not at every call
     (Parquet returns second-resolution timestamps in ms: compared as written, five were rewritten each time)."""
