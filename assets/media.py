@@ -10,13 +10,34 @@ from vcn_assets.common import StageProgress, content_version, stage_version, tit
 from vcn_resources.media import MediaLibrary
 from vcn_resources.warehouse import TITLE_RESULT_FIELDS, Warehouse
 from videoclusternet.pipeline import scan_frames
-from videoclusternet.video import file_sha256
+from videoclusternet.video import VideoError, check_decodable, file_sha256
 
 
 class FramesConfig(dg.Config):
     # Detect faces on every `stride`-th frame (shots are always cut on every frame). None: the title's own
     # stride, the one `vcn run --stride` registered (1 unless set).
     stride: int | None = None
+
+
+def _point_title_at(
+    warehouse: Warehouse, context: dg.AssetExecutionContext, title: str, path: str, sha256: str | None
+) -> None:
+    """Record the title's video and its content hash (None: it does not decode). Another content under this
+    key, or a file that does not decode: the old results do not describe what the title now points at, so none
+    stay visible."""
+    cleared = {}
+    if sha256 is None or warehouse.content_sha256(title) != sha256:
+        warehouse.retract_title(title)
+        cleared = dict.fromkeys(TITLE_RESULT_FIELDS)
+    warehouse.update_title(
+        title,
+        context.run.run_id,
+        stage_version(context),
+        path=path,
+        content_sha256=sha256,
+        status="processing",
+        **cleared,
+    )
 
 
 @title_asset("media", {"video", "parquet"})
@@ -35,21 +56,13 @@ def frames(
         entry = media.lookup(title)
         path = entry.path
         stride = entry.stride if config.stride is None else config.stride
+        try:
+            check_decodable(path)  # a file that is no video fails here, not after its whole length is hashed
+        except VideoError:
+            _point_title_at(warehouse, context, title, path, None)
+            raise
         sha256 = file_sha256(path)
-        cleared = {}
-        if warehouse.content_sha256(title) != sha256:
-            # Another video under this key: the old results describe a different file, so none stay visible.
-            warehouse.retract_title(title)
-            cleared = dict.fromkeys(TITLE_RESULT_FIELDS)
-        warehouse.update_title(
-            title,
-            context.run.run_id,
-            stage_version(context),
-            path=path,
-            content_sha256=sha256,
-            status="processing",
-            **cleared,
-        )
+        _point_title_at(warehouse, context, title, path, sha256)
         started = time.perf_counter()
         with StageProgress(context, None, "frames", "frame") as progress:
             scan = scan_frames(path, stride=stride, progress=progress.update)

@@ -13,7 +13,7 @@ class MediaEntry:
     adapted to it or not (`adapt`)."""
 
     path: str
-    sha256: str
+    sha256: str  # of the file's content; "" for a file that did not decode, which is never hashed
     stride: int = 1
     adapt: bool = False
 
@@ -39,13 +39,14 @@ class MediaLibrary:
         stride: int | None = None,
         adapt: bool | None = None,
     ) -> MediaEntry:
-        """Point the title at `video`. `stride` and `adapt` None keep the title's (1 and False for a new title)."""
+        """Point the title at `video`, hashed unless `sha256` is given. `stride` and `adapt` None keep the title's
+        (1 and False for a new title)."""
         from videoclusternet.video import file_sha256  # OpenCV comes with it: not for readers of the registry
 
         before = self.find(title)
         entry = MediaEntry(
             path=str(Path(video).resolve()),
-            sha256=sha256 or file_sha256(video),
+            sha256=file_sha256(video) if sha256 is None else sha256,
             stride=(before.stride if before else 1) if stride is None else stride,
             adapt=(before.adapt if before else False) if adapt is None else adapt,
         )

@@ -41,6 +41,8 @@ def test_a_title_pointed_at_a_broken_video_keeps_none_of_the_old_videos_results(
     row = _title_row(home_copy, TITLE)
     assert row["status"] == "failed" and str(broken) in row["error"]
     assert row["path"] == str(broken.resolve()) and row["frame_count"] is None and row["face_clusters_s"] is None
+    # Refused on its first frame, never hashed (a 20 GB file that is no video took 99 s of hashing to fail).
+    assert row["content_sha256"] is None and MediaLibrary(home_copy).find(TITLE).sha256 == ""
     assert _result_rows(home_copy, TITLE) == dict.fromkeys(RESULT_TABLES, 0)
     assert not (home_copy / "titles" / TITLE).exists()  # crops, embeddings, representative faces
 

@@ -138,10 +138,10 @@ def _limit(name: str) -> float:
         raise OperationError(f"{name}={os.environ[name]!r}: not a number") from None
 
 
-def _within_limits(video: Path, report: Report) -> None:
+def _within_limits(video: Path, report: Report) -> bool:
     """Refuse a file over the size or length limits (an OSError: that file's error alone), before anything
-    reads it whole; warn of a frame larger than 1080p. A file that does not decode is left to the frames
-    stage, which says why."""
+    reads it whole; warn of a frame larger than 1080p. Returns whether the file decodes: one that does not is
+    not hashed, and its title fails in the frames stage, which says why."""
     from videoclusternet.video import VideoError, probe_video
 
     gigabytes = os.path.getsize(video) / 1e9
@@ -153,7 +153,7 @@ def _within_limits(video: Path, report: Report) -> None:
     try:
         info = probe_video(video)
     except VideoError:
-        return
+        return False
     if info.duration_s > 3600 * _limit("VCN_MAX_HOURS"):
         raise OSError(
             errno.EFBIG,
@@ -166,6 +166,7 @@ def _within_limits(video: Path, report: Report) -> None:
             f"{info.width * info.height / LARGE_FRAME:.0f} times as long as at 1920x1080 (--stride N looks at every "
             "N-th frame only)"
         )
+    return True
 
 
 def _readable_file(video: Path) -> Path:
@@ -242,8 +243,8 @@ def run_titles(
             report(f"error: {reason}")
             continue
         try:
-            _within_limits(_readable_file(Path(video)), report)
-            adapt_of[key] = media.register(key, Path(video), stride=stride, adapt=adapt).adapt
+            decodes = _within_limits(_readable_file(Path(video)), report)
+            adapt_of[key] = media.register(key, Path(video), None if decodes else "", stride, adapt).adapt
         except OSError as exc:  # missing, a folder, unreadable, a symlink loop: that file's error alone
             reason = f"frames: {os.path.abspath(video)}: {exc.strerror or exc}"
             if warehouse.title_info(key) is not None:  # a title that was there says why it is stale; none is made

@@ -94,6 +94,23 @@ class _Capture:
         self.cap.release()
 
 
+def _first_frame(c: _Capture) -> np.ndarray:
+    frame = c.retrieve() if c.cap.grab() else None
+    if frame is None:
+        raise VideoError(c.path, "no frames could be decoded")
+    return frame
+
+
+def check_decodable(path: str | Path) -> None:
+    """VideoError unless the file opens as a video and its first frame decodes: one frame's work, where
+    hashing or scanning a large file that is not a video would take minutes before failing."""
+    c = _Capture(path)
+    try:
+        _first_frame(c)
+    finally:
+        c.release()
+
+
 def probe_video(path: str | Path) -> VideoInfo:
     """Describe a video, decoding its first frame so corrupt files fail here, not mid-pipeline.
 
@@ -102,12 +119,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     """
     c = _Capture(path)
     try:
-        if not c.cap.grab():
-            raise VideoError(c.path, "no frames could be decoded")
-        first = c.retrieve()
-        if first is None:
-            raise VideoError(c.path, "no frames could be decoded")
-        height, width = first.shape[:2]
+        height, width = _first_frame(c).shape[:2]
         n = c.reported_frames
         if n <= 0:
             n = 1
