@@ -51,11 +51,20 @@ def materialization_metadata(context: dg.AssetCheckExecutionContext) -> dict[str
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()} if records else {}
 
 
+# What to do when a check of the rows' own consistency fails: the stages wrote rows that do not fit together,
+# which a run interrupted at a bad moment or a file changed under it can cause, and otherwise only a bug.
+RUN_AGAIN = "run the title again (vcn run VIDEO); if this check fails again, report it as a bug with this line"
+
+
 def report(
-    context: dg.AssetCheckExecutionContext, warehouse: Warehouse, problems: list[str], **metadata: Any
+    context: dg.AssetCheckExecutionContext,
+    warehouse: Warehouse,
+    problems: list[str],
+    to_fix: str = RUN_AGAIN,
+    **metadata: Any,
 ) -> dg.AssetCheckResult:
-    """The check's result. A failed blocking check also marks the title failed, with the problems as the reason,
-    as a failed stage does."""
+    """The check's result; `to_fix` says what the user can do when it fails. A failed blocking check also marks
+    the title failed, with the problems and what to do as the reason, as a failed stage does."""
     spec = context.check_specs[0]
     checked = spec.asset_key.to_user_string()
     if problems and spec.blocking and checked in STAGE_NAMES:  # a title's stage: the title has failed
@@ -65,12 +74,12 @@ def report(
             stage(checked).version,
             status="failed",
             stage=checked,
-            error=f"{checked} check {spec.name}: {'; '.join(problems)}",
+            error=f"{checked} check {spec.name}: {'; '.join(problems)}; to fix: {to_fix}",
         )
     return dg.AssetCheckResult(
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR if spec.blocking else dg.AssetCheckSeverity.WARN,
-        metadata={"problems": "\n".join(problems) or "none", **metadata},
+        metadata={"problems": "\n".join(problems) or "none", **({"to_fix": to_fix} if problems else {}), **metadata},
     )
 
 

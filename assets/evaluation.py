@@ -45,10 +45,11 @@ def face_clusters_match_truth(
     try:
         evaluation = evaluate_title(warehouse, title, truth, context.run.run_id)
     except ValueError as exc:  # an unreadable truth file: say which and why, store nothing
-        return report(context, warehouse, [str(exc)], truth=str(truth))
+        return report(context, warehouse, [str(exc)], "fix or remove the truth file", truth=str(truth))
     figures = evaluation.as_dict()
     shown = {k: round(figures[k], 4) for k in [*TARGETS, "face_cluster_ratio", "face_nmi"]}
     split = max(evaluation.identities, key=lambda s: s.clusters + s.unclustered, default=None)
     if split is not None:
         shown["most_split_identity"] = f"{split.identity}: {split.clusters} clusters, {split.unclustered} unclustered"
-    return report(context, warehouse, shortfalls(figures), truth=str(truth), **shown)
+    to_fix = f"correct the cast in a browser (vcn review {title}), or try another clusterer (vcn cluster {title})"
+    return report(context, warehouse, shortfalls(figures), to_fix, truth=str(truth), **shown)

@@ -292,7 +292,11 @@ def title_has_faces(
     """Warns when not one face was found in the whole title: most likely the wrong file, or a detector that
     does not suit the footage."""
     faces = len(warehouse.rows("face_detections", context.partition_key)["face"])
-    return report(context, warehouse, no_faces_problems(faces), faces=faces)
+    to_fix = (
+        "check that the video shows faces at least about 20 px tall; VCN_DETECTOR=retinaface tries another "
+        "detector, and --stride 1 looks at every frame"
+    )
+    return report(context, warehouse, no_faces_problems(faces), to_fix, faces=faces)
 
 
 @title_check(face_tracks)

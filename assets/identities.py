@@ -156,4 +156,5 @@ def cooccurring_tracks_apart(
         warehouse.rows("track_clusters", title),
         joined,
     )
-    return report(context, warehouse, problems)
+    to_fix = "see the corrections that join these tracks (vcn corrections TITLE) and undo the wrong one (vcn undo)"
+    return report(context, warehouse, problems, to_fix)

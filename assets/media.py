@@ -130,7 +130,8 @@ def frames_decoded_and_cut(
     problems = shot_problems(manifest, shots)
     video_frames = int(shots["end_frame"].max()) + 1 if len(shots["shot"]) else 0
     problems += count_problems(materialization_metadata(context), {"shots": len(shots["shot"]), "frames": video_frames})
-    return report(context, warehouse, problems, frames=len(manifest["frame"]), shots=len(shots["shot"]))
+    to_fix = "re-encode the video (ffmpeg -i VIDEO -c:v libx264 OUT.mp4) and run that file"
+    return report(context, warehouse, problems, to_fix, frames=len(manifest["frame"]), shots=len(shots["shot"]))
 
 
 @title_check(frames, blocking=False)
@@ -148,4 +149,5 @@ def frames_match_the_container(
             f"{decoded} frames decoded where the file's header says {listed}: it may be cut short (a download that "
             "stopped early) or its header over-counts; the title runs on the frames decoded"
         )
-    return report(context, warehouse, problems, decoded=decoded or 0, in_header=listed or 0)
+    to_fix = "fetch the file again if it was cut short, or re-encode it (ffmpeg -i VIDEO -c:v libx264 OUT.mp4)"
+    return report(context, warehouse, problems, to_fix, decoded=decoded or 0, in_header=listed or 0)

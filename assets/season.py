@@ -65,4 +65,5 @@ def every_kept_track_has_one_person(
         problems.append("tracks with more than one person")
     if sorted(set(tracks["person_id"].tolist())) != sorted(persons["person_id"].tolist()):
         problems.append("season_persons does not list the persons of person_tracks once each")
-    return report(context, warehouse, problems, persons=len(persons["person_id"]))
+    to_fix = "link the season again (vcn run of one of its episodes); if it fails again, report it as a bug"
+    return report(context, warehouse, problems, to_fix, persons=len(persons["person_id"]))

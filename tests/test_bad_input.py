@@ -231,6 +231,7 @@ def test_a_file_cut_short_runs_on_its_decoded_frames_with_a_warning(
     listed = int(cv2.VideoCapture(str(cut)).get(cv2.CAP_PROP_FRAME_COUNT))
     assert row["status"] == "done" and row["frame_count"] < listed
     assert f"warning: frames check frames_match_the_container: {row['frame_count']} frames decoded where" in out
+    assert "; to fix: fetch the file again if it was cut short, or re-encode it" in out
     con = Warehouse(home_copy).connect()
     last = con.execute("SELECT max(frame) FROM frames WHERE title = 'cut.s01e01'").fetchone()[0]
     assert last < row["frame_count"]  # no phantom frame in the manifest

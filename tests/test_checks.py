@@ -180,4 +180,7 @@ def test_failed_blocking_check_stops_the_title(home_copy):
     row = Warehouse(home).rows("titles", TITLE)
     assert (row["status"][0], row["stage"][0]) == ("failed", "face_detections")
     assert row["error"][0].startswith("face_detections check boxes_inside_frame: boxes outside the")
+    assert row["error"][0].endswith(
+        "; to fix: run the title again (vcn run VIDEO); if this check fails again, report it as a bug with this line"
+    )
     assert row["run_id"][0] == result.run_id

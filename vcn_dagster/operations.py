@@ -311,6 +311,7 @@ def check_warnings(result: dg.ExecuteInProcessResult) -> list[str]:
     """The asset checks of a run that did not pass, with their problems, as lines for the summary."""
     return [
         f"{e.asset_key.to_user_string()} check {e.check_name}: {e.metadata['problems'].value.replace(chr(10), '; ')}"
+        + (f"; to fix: {e.metadata['to_fix'].value}" if "to_fix" in e.metadata else "")
         for e in result.get_asset_check_evaluations()
         if not e.passed and "problems" in e.metadata
     ]
