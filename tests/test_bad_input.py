@@ -3,8 +3,11 @@ failed, the other titles carry on, and no results of another video stay visible 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -293,3 +296,33 @@ def test_a_run_with_other_settings_that_stops_halfway_leaves_no_mixed_rows(home_
         "SELECT count(*) FROM detections WHERE title = ? AND (cluster IS NOT NULL OR person_id IS NOT NULL)", [TITLE]
     ).fetchone()
     assert mixed == (0,)
+
+
+def test_a_reader_that_stops_reading_gets_no_traceback(tmp_path: Path):
+    """`vcn sql ... | head`: the pipe closes under the writer; one quiet exit, no BrokenPipeError traceback."""
+    env = {**os.environ, "VCN_HOME": str(tmp_path / "home")}
+    vcn = [sys.executable, "-m", "vcn_dagster.cli", "sql", "SELECT * FROM range(200000)"]
+    writer = subprocess.Popen(vcn, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert writer.stdout.readline() == b"range\n"
+    writer.stdout.close()  # as `head -1` does
+    assert writer.wait(60) == 1
+    assert writer.stderr.read() == b""
+
+
+def test_failed_titles_are_listed_and_forgotten_together(home_copy: Path, tmp_path: Path, capsys):
+    """A text file that became a failed title is no clutter for good: `vcn titles --failed` lists the failed
+    titles alone, and `vcn delete --failed` forgets them; the good title stays."""
+    notes = tmp_path / "notes_s01e09.mp4"
+    notes.write_text("not a video\n")
+    with pytest.raises(SystemExit):
+        main(["run", str(notes)])
+    capsys.readouterr()
+    main(["titles", "--failed"])
+    listed = capsys.readouterr().out.splitlines()[1:]
+    assert any(line.startswith("notes.s01e09\tfailed\t") for line in listed)
+    assert all("\tfailed\t" in line for line in listed)
+    main(["delete", "--failed"])
+    assert "title notes.s01e09 deleted" in capsys.readouterr().out
+    main(["titles"])
+    remaining = capsys.readouterr().out
+    assert "notes.s01e09" not in remaining and "failed" not in remaining and f"{TITLE}\tdone" in remaining

@@ -170,7 +170,8 @@ def evaluate(key: str, truth: tuple[Path, ...], iou: float) -> None:
 
 
 @cli.command()
-def titles() -> None:
+@click.option("--failed", is_flag=True, help="only the titles that failed (`vcn delete --failed` forgets them)")
+def titles(failed: bool) -> None:
     """List the titles: status, length, faces, people, whether adapted, error."""
     from vcn_resources.media import MediaLibrary
     from vcn_resources.warehouse import Warehouse
@@ -185,6 +186,8 @@ def titles() -> None:
         summaries = Warehouse(home).summaries()
     click.echo("title\tstatus\tseconds\tfaces\tpeople\tadapted\terror")
     for s in summaries:
+        if failed and s.info.status != "failed":
+            continue
         info = s.info
         length = "" if info.duration_s is None else f"{info.duration_s:.1f}"
         entry = media.find(info.title)
@@ -193,13 +196,20 @@ def titles() -> None:
 
 
 @cli.command()
-@click.argument("title")
-def delete(title: str) -> None:
-    """Forget a title: its results, files, video registration and partition."""
+@click.argument("titles", nargs=-1)
+@click.option("--failed", is_flag=True, help="every title that failed (those `vcn titles --failed` lists)")
+def delete(titles: tuple[str, ...], failed: bool) -> None:
+    """Forget titles: their results, files, video registration and partition."""
     from vcn_dagster import operations
+    from vcn_resources.warehouse import Warehouse
 
-    home = operations.delete_title(title)
-    click.echo(f"title {title} deleted from {home}")
+    if failed:
+        titles += tuple(s.info.title for s in Warehouse(vcn_home()).summaries() if s.info.status == "failed")
+    if not titles:
+        raise click.UsageError("name the titles to delete, or pass --failed")
+    for title in dict.fromkeys(titles):
+        home = operations.delete_title(title)
+        click.echo(f"title {title} deleted from {home}")
 
 
 @cli.command()
