@@ -24,6 +24,7 @@ from videoclusternet.synthetic import compose_clip
 
 pytestmark = pytest.mark.slow
 TITLE = "long.s01e01"
+STEP_START = dg.DagsterEventType.STEP_START
 # Long enough (8 shots of 2.5 s) that detection runs for a few seconds: time to be killed inside it.
 SCRIPT = tuple((2.5, ("person_0", "tom_hanks") if i % 2 else ("person_1",)) for i in range(8))
 
@@ -185,4 +186,6 @@ def test_ctrl_c_stops_a_run_that_waits_for_the_gpu_slot(clip: Path, tmp_path: Pa
     with _instance(home) as instance:
         (stopped,) = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": TITLE}))
         assert stopped.dagster_run.status == dg.DagsterRunStatus.FAILURE
+        started = {e.step_key for e in instance.all_logs(stopped.dagster_run.run_id, of_type=STEP_START)}
+        assert "frames" in started and "face_detections" not in started  # it was waiting for the slot
         assert stopped.dagster_run.run_id not in instance.event_log_storage.get_concurrency_run_ids()

@@ -123,7 +123,7 @@ def _free_slots_of_ended_runs(instance: dg.DagsterInstance) -> None:
     daemon's run monitoring frees such slots only after a delay, and leaves the process."""
     for run_id in instance.event_log_storage.get_concurrency_run_ids():
         run = instance.get_run_by_id(run_id)
-        if run is None or run.is_finished:
+        if run is not None and run.is_finished:
             _stop_step_processes(instance, run_id)
             instance.event_log_storage.free_concurrency_slots_for_run(run_id)
 
@@ -162,11 +162,13 @@ def stop_on_signal(instance: dg.DagsterInstance, warehouse: Warehouse) -> Iterat
         if not received:  # the block ended: its write end was closed
             return
         reason = STOPPED.format(signal=signal.Signals(received[0]).name)
-        mine = dg.RunsFilter(statuses=UNFINISHED, tags={PID_TAG: str(os.getpid())})
-        for record in instance.get_run_records(filters=mine):
+        mine = instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED, tags={PID_TAG: str(os.getpid())}))
+        for record in mine:
             fail_run(instance, warehouse, record.dagster_run, reason)
             title = record.dagster_run.tags.get("dagster/partition", "")
             print(f"vcn: {title}: {reason}", file=sys.stderr, flush=True)
+        for record in mine:  # the main thread, still waiting meanwhile, may have queued its claim for a slot again
+            instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
         os._exit(130)  # no cleanup to wait for: every table is written to a temporary file, then renamed
 
     watcher = threading.Thread(target=watch, name="vcn-stop-on-signal", daemon=True)
