@@ -326,3 +326,20 @@ def test_failed_titles_are_listed_and_forgotten_together(home_copy: Path, tmp_pa
     main(["titles"])
     remaining = capsys.readouterr().out
     assert "notes.s01e09" not in remaining and "failed" not in remaining and f"{TITLE}\tdone" in remaining
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="drops root's right to read any file with setpriv"
+)
+def test_a_file_the_user_cannot_read_fails_alone(home_copy: Path, processed, tmp_path: Path):
+    """Root reads every file, so the run drops that capability (as a user without rights on the file would be)."""
+    locked, good = tmp_path / "locked_s01e01.mp4", tmp_path / "good_s01e05.mp4"
+    shutil.copyfile(processed.truth.path, good)
+    shutil.copyfile(processed.truth.path, locked)
+    locked.chmod(0)
+    caps = "-dac_override,-dac_read_search"
+    vcn = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", sys.executable, "-m", "vcn_dagster.cli"]
+    run = subprocess.run([*vcn, "run", str(locked), str(good)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert f"error: title locked.s01e01: frames: {locked}: Permission denied" in run.stderr
+    assert _title_row(home_copy, "good.s01e05")["status"] == "done" and not _title_row(home_copy, "locked.s01e01")

@@ -46,7 +46,8 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+# readable=False: click would stop the whole command at a file it cannot read; `run` makes it that file's error.
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option("--title", help="title key for a single video (default: derived from the file name)")
 @click.option(
     "--stride", type=int, help="detect faces on every N-th frame, in this and later runs (default: as before, or 1)"
