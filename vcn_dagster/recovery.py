@@ -162,14 +162,17 @@ def stop_on_signal(instance: dg.DagsterInstance, warehouse: Warehouse) -> Iterat
         if not received:  # the block ended: its write end was closed
             return
         reason = STOPPED.format(signal=signal.Signals(received[0]).name)
-        mine = instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED, tags={PID_TAG: str(os.getpid())}))
-        for record in mine:
-            fail_run(instance, warehouse, record.dagster_run, reason)
-            title = record.dagster_run.tags.get("dagster/partition", "")
-            print(f"vcn: {title}: {reason}", file=sys.stderr, flush=True)
-        for record in mine:  # the main thread, still waiting meanwhile, may have queued its claim for a slot again
-            instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
-        os._exit(130)  # no cleanup to wait for: every table is written to a temporary file, then renamed
+        try:  # whatever fails here (a locked database), the process still stops: the next `vcn` recovers the run
+            filters = dg.RunsFilter(statuses=UNFINISHED, tags={PID_TAG: str(os.getpid())})
+            mine = instance.get_run_records(filters=filters)
+            for record in mine:
+                fail_run(instance, warehouse, record.dagster_run, reason)
+                title = record.dagster_run.tags.get("dagster/partition", "")
+                print(f"vcn: {title}: {reason}", file=sys.stderr, flush=True)
+            for record in mine:  # the main thread, still waiting meanwhile, may have queued its claim again
+                instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
+        finally:
+            os._exit(130)  # no cleanup to wait for: every table is written to a temporary file, then renamed
 
     watcher = threading.Thread(target=watch, name="vcn-stop-on-signal", daemon=True)
     watcher.start()
