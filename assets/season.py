@@ -3,7 +3,7 @@
 import dagster as dg
 
 from vcn_assets.checks_common import report, season_check
-from vcn_assets.identities import ClustersConfig, face_clusters
+from vcn_assets.identities import face_clusters
 from vcn_assets.partitions import seasons_partitions
 from vcn_resources.casts import make_season_cast
 from vcn_resources.warehouse import Warehouse
@@ -11,8 +11,9 @@ from videoclusternet.stages import SEASON_CAST
 
 
 class SeasonCastConfig(dg.Config):
-    # The episodes' clusterer carries on across the season from their clusters ("auto": as for the episodes).
-    clusterer: str = ClustersConfig.model_fields["clusterer"].default
+    # None: the clusterer the episodes were clustered with (all alike; else "auto"), so that `vcn cluster`'s
+    # choice carries on to the season's persons.
+    clusterer: str | None = None
     threshold: float | None = None
 
 
@@ -28,8 +29,8 @@ class SeasonCastConfig(dg.Config):
 def season_cast(
     context: dg.AssetExecutionContext, config: SeasonCastConfig, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.MaterializeResult:
-    """The season's persons: its finished episodes' identities linked across episodes (an episode's clusters
-    stay whole, people seen together stay apart), with ids that last over re-runs and new episodes;
+    """The season's persons: its finished episodes' kept tracks clustered at once, by the clusterer of the
+    episodes (people seen together stay apart), with ids that last over re-runs and new episodes;
     `season_persons`, `person_appearances`, `person_tracks`, and every id change in `person_id_changes`."""
     season = context.partition_key
     try:

@@ -96,7 +96,9 @@ def season_scores(videos: list[Path], home: Path, cache: Path, work: Path, seaso
     from videoclusternet.titles import title_key_from_filename
 
     export = work / "season.csv"
-    subprocess.run([*VCN, "export", season, "--out", str(export)], env=vcn_env(home, cache), check=True)
+    subprocess.run(
+        [*VCN, "export", season, "--out", str(export)], env=vcn_env(home, cache), check=True, capture_output=True
+    )
     with open(export, newline="") as fh:
         rows = list(csv.DictReader(fh))
     offset, start = {}, 0

@@ -17,10 +17,16 @@ import pyarrow.parquet as pq
 
 from vcn_resources.corrections import load_corrections, season_track_faces
 from vcn_resources.pictures import write_person_pictures
-from vcn_resources.results import generic_embedder, kept_faces, load_episode_identities, stored_track_contexts
+from vcn_resources.results import (
+    clustered_by,
+    generic_embedder,
+    kept_faces,
+    load_episode_identities,
+    stored_track_contexts,
+)
 from vcn_resources.warehouse import Warehouse, write_parquet_atomic
 from videoclusternet.boxes import match_faces
-from videoclusternet.clustering import TrackFaces, make_clusterer
+from videoclusternet.clustering import AUTO, TrackFaces, clusterer_settings, make_clusterer
 from videoclusternet.corrections import Constraints, constraints_of, effective
 from videoclusternet.linking import IdChange, assign_person_ids, link_season, person_number
 from videoclusternet.questions import person_pairs, suggested_questions
@@ -77,10 +83,15 @@ def _next_number(warehouse: Warehouse, season: str, previous: list[str]) -> int:
 
 
 def make_season_cast(
-    warehouse: Warehouse, season: str, clusterer_name: str, threshold: float | None, run_id: str, version: str
+    warehouse: Warehouse, season: str, clusterer_name: str | None, threshold: float | None, run_id: str, version: str
 ) -> SeasonCast:
-    """Link the season's finished episodes into persons, give them lasting ids and write the season tables."""
+    """Link the season's finished episodes into persons, give them lasting ids and write the season tables.
+    `clusterer_name` None: the clusterer that clustered the episodes (`vcn cluster` changes it), `auto` where
+    they were clustered differently."""
     episodes, left_out = season_episodes(warehouse, season)
+    if clusterer_name is None:
+        used = {clustered_by(warehouse, t) for t in episodes} - {None}
+        clusterer_name, threshold = clusterer_settings(used.pop() if len(used) == 1 else AUTO)
     embedder = _common_embedder(warehouse, season, episodes)
     clusterer = make_clusterer(clusterer_name, threshold, embedder=embedder.split(":")[0] or "sface")
     corrections = load_corrections(warehouse, season)

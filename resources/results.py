@@ -124,6 +124,13 @@ def clustered_with_adapted_model(warehouse: Warehouse, title: str) -> bool:
     return bool(used) and used.column("model_version")[0].as_py() != generic_embedder(warehouse, title)
 
 
+def clustered_by(warehouse: Warehouse, title: str) -> str | None:
+    """The `describe()` of the clusterer that made the title's current clusters; None before its first."""
+    used = warehouse.read_title("track_clusters", title)
+    described = [d for d in (used.column("clusterer").to_pylist() if used else []) if "(correction" not in d]
+    return described[0] if described else None
+
+
 def summarise_identities(
     warehouse: Warehouse,
     title: str,

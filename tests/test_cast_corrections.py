@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from vcn_dagster.cli import main
@@ -46,14 +47,26 @@ def _person_of_tracks(home: Path) -> dict[tuple[str, int], str]:
     return {(t, k): p for t, k, p in rows}
 
 
+def _season_clusterer() -> str:
+    """The clusterer of the season's latest linking, from its materialisation."""
+    records = dg.DagsterInstance.get().fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("season_cast"), asset_partitions=[SEASON]), limit=1
+    )
+    return records.records[0].asset_materialization.metadata["clusterer"].value
+
+
 def test_a_merge_and_a_name_survive_another_clusterer_and_a_rerun(home, capsys):
     folder, video = home
     first, second, *_ = _people(capsys)
     main(["merge", TITLE, first["person_id"], second["person_id"]])
     main(["name", TITLE, first["person_id"], "Ada"])
     merged = {tuple(t) for t in first["tracks"] + second["tracks"]}
-    for again in (["cluster", TITLE, "--clusterer", "cooccurrence_cut"], ["run", str(video)]):
+    for again, clusterer in (
+        (["cluster", TITLE, "--clusterer", "cooccurrence_cut"], "cooccurrence_cut"),
+        (["run", str(video)], "average_link(threshold=0.3)"),
+    ):
         main(again)
+        assert _season_clusterer() == clusterer  # the season's persons follow the episode's clusterer
         people = _people(capsys)
         (ada,) = [p for p in people if p["name"] == "Ada"]
         assert merged <= {tuple(t) for t in ada["tracks"]}

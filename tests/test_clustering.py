@@ -10,6 +10,7 @@ from videoclusternet.clustering import (
     CooccurrenceCutClusterer,
     FaceLoss,
     TrackFaces,
+    clusterer_settings,
     cooccurring_pairs,
     make_clusterer,
 )
@@ -94,6 +95,13 @@ def test_average_link_threshold_and_names():
     assert make_clusterer("auto", embedder="insightface").describe() == "cooccurrence_cut"
     with pytest.raises(ValueError, match="adaptive_merge"):
         make_clusterer("kmeans")
+
+
+@pytest.mark.parametrize("name", CLUSTERERS)
+def test_a_clusterer_is_made_again_from_its_description(name):
+    """What `track_clusters.clusterer` records is enough to cluster the same way again (a season does)."""
+    described = make_clusterer(name, 0.45 if name == "average_link" else None).describe()
+    assert make_clusterer(*clusterer_settings(described)).describe() == described
 
 
 def scene_tracks(gram: np.ndarray, tracks_per_person: int = 3, seed: int = 0) -> TrackFaces:

@@ -654,13 +654,11 @@ def _apply(season: str, titles: list[str], retrack: bool = False) -> None:
     """Cluster `titles` again with the clusterer they were clustered with (which links the season again), or,
     with no title, link the season again. `retrack`: first track the titles again, from `face_tracks` down
     (a rescued track is kept, embedded and clustered; an undone rescue set aside again)."""
+    from vcn_resources.results import clustered_by
+    from videoclusternet.clustering import AUTO, clusterer_settings
+
     for title in titles:
-        used = Warehouse(vcn_home()).read_title("track_clusters", title)
-        described = [
-            d for d in (used.column("clusterer").to_pylist() if used is not None else []) if "(correction" not in d
-        ]
-        name, _, rest = (described[0] if described else "auto").partition("(")
-        threshold = float(rest.split("=")[1].rstrip(")")) if rest.startswith("threshold=") else None
+        name, threshold = clusterer_settings(clustered_by(Warehouse(vcn_home()), title) or AUTO)
         if retrack:
             _retrack(title)
         recluster(title, name, threshold, None)

@@ -61,6 +61,14 @@ def make_clusterer(name: str, threshold: float | None = None, embedder: str = "s
     return factories[name]()
 
 
+def clusterer_settings(description: str) -> tuple[str, float | None]:
+    """The name and threshold to `make_clusterer` again the clusterer that `describe()` gave `description`
+    (`average_link(threshold=0.3)`, `cooccurrence_cut`); settings other than a threshold are the defaults."""
+    name, _, settings = description.partition("(")
+    values = dict(item.split("=", 1) for item in settings.rstrip(")").split(", ") if "=" in item)
+    return name, float(values["threshold"]) if "threshold" in values else None
+
+
 __all__ = [
     "AUTO",
     "CLUSTERERS",
@@ -73,6 +81,7 @@ __all__ = [
     "FirstNeighbourClusterer",
     "HdbscanClusterer",
     "TrackFaces",
+    "clusterer_settings",
     "cooccurring_pairs",
     "make_clusterer",
 ]
