@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from vcn_resources.warehouse import TitleInfo
 
@@ -27,6 +28,31 @@ _FACES = """
     FROM detections d LEFT JOIN season_persons p USING (person_id)
     WHERE {where} ORDER BY d.title, d.frame, d.face
 """
+
+
+def bridged(rows: list[dict], timings: dict[str, TitleTiming], default_title: str = "") -> list[dict]:
+    """The rows, plus, in a title detected at a stride, a row for each frame a track stepped over, its box and
+    time interpolated between the track's faces before and after it (`videoclusternet.tracking.stride_gaps`).
+    In the order of the rows: by title, then frame."""
+    by_title: dict[str, list[dict]] = {}
+    for row in rows:
+        by_title.setdefault(row.get("title", default_title), []).append(row)
+    out = []
+    for title, faces in by_title.items():
+        stride = round(timings[title].step_s * timings[title].fps) if timings[title].fps else 1
+        if stride > 1:
+            from videoclusternet.tracking import stride_gaps  # OpenCV and SciPy: only where a title needs them
+
+            frame = np.array([r["frame_idx"] for r in faces], np.int64)
+            track = np.array([-1 if r["track_id"] is None else r["track_id"] for r in faces], np.int64)
+            for missing, before, after in zip(*stride_gaps(frame, track, stride)):
+                a, b = faces[before], faces[after]
+                w = (missing - a["frame_idx"]) / (b["frame_idx"] - a["frame_idx"])
+                mixed = {k: (1 - w) * a[k] + w * b[k] for k in ("timestamp", "x1", "y1", "x2", "y2")}
+                faces.append({**a, **mixed, "frame_idx": int(missing)})
+            faces.sort(key=lambda r: r["frame_idx"])
+        out += faces
+    return out
 
 
 def scorer_rows(con: duckdb.DuckDBPyConnection, title: str) -> list[dict]:

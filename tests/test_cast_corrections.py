@@ -3,6 +3,7 @@ clusterer and a re-run of `vcn run`, and show in `vcn people` and the exports; a
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -137,3 +138,34 @@ def test_a_track_from_the_unknown_bucket_is_rescued_to_a_person(sparse: Path, mo
     main(["undo", TITLE, str(last)])
     status = con.execute("SELECT status FROM tracks WHERE title = ? AND track = ?", [TITLE, rescued]).fetchone()
     assert status == (verdict,) and (TITLE, rescued) not in _person_of_tracks(folder)
+
+
+def test_a_title_run_at_a_stride_exports_the_frames_its_tracks_stepped_over(sparse: Path, monkeypatch, tmp_path):
+    """At --stride 5 a track's faces lie 5 frames apart: the export fills the frames between two of them with
+    boxes in between, under the same track and person; `--detected-only` lists the detected faces alone."""
+    monkeypatch.setenv("VCN_HOME", str(sparse))
+    monkeypatch.setenv("DAGSTER_HOME", str(sparse / "dagster"))
+    exported = {}
+    for name, flag in (("every", []), ("detected", ["--detected-only"])):
+        main(["export", TITLE, "--out", str(tmp_path / f"{name}.csv"), *flag])
+        with open(tmp_path / f"{name}.csv", newline="") as fh:
+            exported[name] = [tuple(r.items()) for r in csv.DictReader(fh)]
+    detected, every = set(exported["detected"]), [dict(r) for r in exported["every"]]
+    assert detected < set(exported["every"])
+    tracks: dict[str, list[dict]] = {}
+    for row in every:
+        tracks.setdefault(row["track_id"], []).append(row)
+    filled = 0
+    for track in tracks.values():
+        assert len({r["person_id"] for r in track}) == 1
+        steps = [int(b["frame_idx"]) - int(a["frame_idx"]) for a, b in zip(track, track[1:])]
+        assert not [s for s in steps if 1 < s <= 5]  # every frame the track stepped over is there
+        for a, b, c in zip(track, track[1:], track[2:]):
+            if tuple(b.items()) not in detected:
+                filled += 1
+                assert (
+                    min(float(a["x1"]), float(c["x1"])) - 0.01
+                    <= float(b["x1"])
+                    <= max(float(a["x1"]), float(c["x1"])) + 0.01
+                )
+    assert filled

@@ -4,7 +4,7 @@ import numpy as np
 
 from videoclusternet.embedding import choose_faces
 from videoclusternet.quality import KEPT, NOT_A_FACE, TOO_SHORT, QualityPolicy, derive_thresholds, track_status
-from videoclusternet.tracking import link_tracks
+from videoclusternet.tracking import link_tracks, stride_gaps
 
 
 def _unit(v):
@@ -71,3 +71,14 @@ def test_members_by_label_groups_in_one_sort():
     assert [m.tolist() for m in members] == [[3], [1, 4], [0, 2, 5]]
     empty, none = members_by_label(np.zeros(0, np.int64))
     assert len(empty) == 0 and none == []
+
+
+def test_stride_gaps_are_the_frames_a_track_stepped_over_and_no_longer_gap():
+    frame = np.array([0, 0, 2, 2, 4, 9])
+    track = np.array([1, 2, 1, 2, 1, 1])
+    missing, before, after = stride_gaps(frame, track, stride=2)
+    assert sorted(zip(missing.tolist(), track[before].tolist(), frame[before].tolist(), frame[after].tolist())) == [
+        (1, 1, 0, 2),
+        (1, 2, 0, 2),
+        (3, 1, 2, 4),
+    ]  # 4 to 9 is a missed face, not a stride: nothing invented

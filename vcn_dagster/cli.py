@@ -108,12 +108,18 @@ def cluster(title: str, clusterer: str, threshold: float | None, adapt: bool | N
     type=click.Path(path_type=Path),
     help="file to write (default: stdout); for a season's webvtt or eaf, a folder: one file per episode",
 )
-def export(key: str, fmt: str, out: Path | None) -> None:
+@click.option(
+    "--detected-only",
+    is_flag=True,
+    help="for a title run with --stride N: only the faces detected, not also the frames between them that a "
+    "track stepped over (their boxes interpolated)",
+)
+def export(key: str, fmt: str, out: Path | None, detected_only: bool) -> None:
     """A title's (KEY: show.s01e03) or a season's (show.s01) faces and persons, for other tools."""
     from vcn_dagster.operations import OperationError, export_cast
     from vcn_resources import exports
 
-    cast = export_cast(key)
+    cast = export_cast(key, detected_only)
     if fmt in ("csv", "json"):
         _write_text(out, lambda stream: _write_rows(cast, fmt, stream))
         if out:

@@ -338,13 +338,15 @@ class CastExport:
     intervals: list[Interval]
 
 
-def export_cast(key: str) -> CastExport:
+def export_cast(key: str, detected_only: bool = False) -> CastExport:
     """One row per face of the title `key`, or, for a season, of every episode linked into its cast (its title
-    first), with the persons' intervals on screen."""
+    first), with the persons' intervals on screen. In a title detected at a stride, the frames a track stepped
+    over get rows too, interpolated, unless `detected_only`."""
     from vcn_resources.exports import (
         EXPORT_COLUMNS,
         SEASON_EXPORT_COLUMNS,
         TitleTiming,
+        bridged,
         on_screen_intervals,
         scorer_rows,
         season_rows,
@@ -363,6 +365,8 @@ def export_cast(key: str) -> CastExport:
     infos = {t: warehouse.require_title(t) for t in titles}
     timings = {t: TitleTiming.of(i) for t, i in infos.items()}
     intervals = on_screen_intervals(rows, timings, default_title=title or "")
+    if not detected_only:
+        rows = bridged(rows, timings, default_title=title or "")
     return CastExport(key, columns, rows, timings, {t: i.path for t, i in infos.items()}, intervals)
 
 

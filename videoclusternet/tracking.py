@@ -124,3 +124,16 @@ def _match(
 
 def _centres(b: np.ndarray) -> np.ndarray:
     return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], axis=1)
+
+
+def stride_gaps(frame: np.ndarray, track: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The frames a track stepped over because detection looked at every `stride`-th frame only: per such frame,
+    the index (into `frame`/`track`) of the track's face before it and of the face after it. Only gaps of at
+    most `stride` frames: a longer one is a face the detector missed or that was hidden, which is not invented."""
+    order = np.lexsort((frame, track))
+    before, after = order[:-1], order[1:]
+    step = frame[after] - frame[before]
+    gap = (track[before] == track[after]) & (step > 1) & (step <= stride)
+    before, after, step = before[gap], after[gap], step[gap]
+    missing = np.concatenate([frame[b] + np.arange(1, s) for b, s in zip(before, step)] or [np.zeros(0, np.int64)])
+    return missing.astype(np.int64), np.repeat(before, step - 1), np.repeat(after, step - 1)
