@@ -18,6 +18,7 @@ from vcn_assets.checks_common import (
 )
 from vcn_assets.common import content_version, stage_version, title_asset, title_stage
 from vcn_assets.faces import face_embeddings
+from vcn_resources.corrections import title_constraints
 from vcn_resources.face_models import FaceModelsResource
 from vcn_resources.results import stored_crops
 from vcn_resources.tracking import DeviceResource, MlflowResource
@@ -69,7 +70,13 @@ def adapted_model(
         frame_of = warehouse.rows("face_detections", title)["frame"]
         track_of = warehouse.rows("face_track_members", title)["track"]
         kept = np.isin(track_of, face_track)
-        cannot_link = cooccurring_pairs(frame_of[kept], track_of[kept])
+        # People's corrections teach the model too: their merges and moves as positives, their "not the same
+        # person" as pairs never linked.
+        corrections = title_constraints(warehouse, title)
+        cannot_link = cooccurring_pairs(frame_of[kept], track_of[kept]) | {
+            (a[1], b[1]) for a, b in corrections.cannot_link
+        }
+        confirmed = [{track for _, track in group} for group in corrections.must_link]
         embedder = face_models.embedder()
         cache = Path(face_models.cache_dir)
         backbone = backbone_for(embedder)
@@ -101,11 +108,13 @@ def adapted_model(
                 device=where,
                 trunk_features=onnx_trunk(embedder, backbone, cache) if where == "cpu" else None,
                 on_epoch=lambda s: mlflow.log_metrics({"loss": s["loss"], "links": s["links"]}, step=int(s["epoch"])),
+                confirmed=confirmed,
             )
             seconds = time.perf_counter() - started
             stats = {
                 "intra_track_pairs": adaptation.intra_track_pairs,
                 "track_links": adaptation.track_links,
+                "confirmed_links": adaptation.confirmed_links,
                 "links_rejected_by_cooccurrence": adaptation.links_rejected_by_cooccurrence,
                 "adaptation_seconds": seconds,
             }

@@ -85,6 +85,7 @@ TABLES: dict[str, pa.Schema] = {
         ("device", pa.string()),
         ("intra_track_pairs", pa.int64()),
         ("track_links", pa.int64()),
+        ("confirmed_links", pa.int64()),
         ("links_rejected_by_cooccurrence", pa.int64()),
         ("adaptation_seconds", pa.float64()),
     ),

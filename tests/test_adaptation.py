@@ -136,6 +136,18 @@ def test_same_seed_same_checkpoint(training):
     assert runs[0].checkpoint_sha256 == runs[1].checkpoint_sha256
 
 
+def test_tracks_people_confirmed_are_linked_unless_told_apart(training):
+    """A merge or a move (a group of tracks people said are one person) is a positive pair in every round; a
+    pair also told apart, or seen together, is never linked."""
+    _, face_track, crops, pairs, backbone, _ = training
+    a, b, *_ = np.unique(face_track)
+    subset = np.isin(face_track, [a, b])
+    confirmed = adapt_backbone(backbone, crops[subset], face_track[subset], set(), QUICK, confirmed=[{a, b}])
+    assert confirmed.confirmed_links == 1 and confirmed.track_links >= 1
+    apart = adapt_backbone(backbone, crops[subset], face_track[subset], {(b, a)}, QUICK, confirmed=[{a, b}])
+    assert apart.confirmed_links == 0 and apart.track_links == 0
+
+
 def test_mlflow_run_and_registered_model_load_back(home_env):
     instance = dg.DagsterInstance.get()
     records = instance.fetch_materializations(dg.AssetKey("adapted_model"), limit=5).records

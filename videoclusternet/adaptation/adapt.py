@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +29,8 @@ class Adaptation:
     model: FaceBackbone  # carries its own `preprocess`, so whoever loads it back embeds crops the same way
     distill: DistillResult
     intra_track_pairs: int
-    track_links: int
+    track_links: int  # in the last round: mined, plus those people confirmed
+    confirmed_links: int  # track pairs people said are one person (merged, moved, confirmed): in every round
     links_rejected_by_cooccurrence: int
     checkpoint_sha256: str
     trained_whole_backbone: bool
@@ -79,12 +80,15 @@ def adapt_backbone(
     on_epoch=None,
     trunk_features: Callable[[np.ndarray], torch.Tensor] | None = None,
     whole_backbone: bool | None = None,
+    confirmed: Sequence[set[int]] = (),
 ) -> Adaptation:
     """Adapt to the faces `crops` (aligned, uint8 BGR) whose tracks are `face_track` (track ids).
 
-    `cannot_link` holds pairs of track ids seen in the same frame: never linked. The whole backbone
-    trains on a GPU (`whole_backbone=None`), only the tail elsewhere; then the frozen trunk's features
-    come from `trunk_features` when given (e.g. `onnx_trunk`, faster than torch).
+    `cannot_link` holds pairs of track ids seen in the same frame, or told apart by a person: never linked.
+    `confirmed`: groups of track ids a person said are one person (people's corrections), linked in every
+    round besides those mined. The whole backbone trains on a GPU (`whole_backbone=None`), only the tail
+    elsewhere; then the frozen trunk's features come from `trunk_features` when given (e.g. `onnx_trunk`,
+    faster than torch).
     """
     if not len(crops):
         raise ValueError("no faces to adapt on: the title has no kept face track")
@@ -125,13 +129,20 @@ def adapt_backbone(
         def embed_all(model: nn.Module) -> np.ndarray:
             return (_batched(model, cached[:, 0], dev) + _batched(model, cached[:, 1], dev)).numpy()
 
+    sure = {
+        (min(position[a], position[b]), max(position[a], position[b]))
+        for group in confirmed
+        for a in group
+        for b in group
+        if a != b and a in position and b in position
+    } - blocked
     mining: list = []
 
     def mine(model: nn.Module) -> list[tuple[int, int]]:
         model.eval()
         links = link_tracks_by_likelihood(embed_all(model), face_index, np.arange(len(tracks)), blocked)
         mining.append(links)
-        return links.pairs
+        return sorted(set(links.pairs) | sure)
 
     result = self_distill(backbone, model.embedding_dim, inputs, face_index, mine, config, on_epoch, warmup_inputs)
     if whole:
@@ -144,7 +155,8 @@ def adapt_backbone(
         model=adapted.eval(),
         distill=result,
         intra_track_pairs=int((sizes * (sizes - 1) // 2).sum()),
-        track_links=len(mining[-1].pairs),
+        track_links=len(set(mining[-1].pairs) | sure),
+        confirmed_links=len(sure),
         links_rejected_by_cooccurrence=mining[-1].rejected_by_cooccurrence,
         checkpoint_sha256=checkpoint_sha256(adapted),
         trained_whole_backbone=whole,
