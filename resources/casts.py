@@ -87,11 +87,12 @@ def make_season_cast(
 ) -> SeasonCast:
     """Link the season's finished episodes into persons, give them lasting ids and write the season tables.
     `clusterer_name` None: the clusterer that clustered the episodes (`vcn cluster` changes it), `auto` where
-    they were clustered differently."""
+    they were clustered differently; a `threshold` given still applies."""
     episodes, left_out = season_episodes(warehouse, season)
     if clusterer_name is None:
         used = {clustered_by(warehouse, t) for t in episodes} - {None}
-        clusterer_name, threshold = clusterer_settings(used.pop() if len(used) == 1 else AUTO)
+        clusterer_name, episodes_threshold = clusterer_settings(used.pop() if len(used) == 1 else AUTO)
+        threshold = episodes_threshold if threshold is None else threshold
     embedder = _common_embedder(warehouse, season, episodes)
     clusterer = make_clusterer(clusterer_name, threshold, embedder=embedder.split(":")[0] or "sface")
     corrections = load_corrections(warehouse, season)

@@ -155,7 +155,7 @@ def adapt_backbone(
         model=adapted.eval(),
         distill=result,
         intra_track_pairs=int((sizes * (sizes - 1) // 2).sum()),
-        track_links=len(set(mining[-1].pairs) | sure),
+        track_links=result.link_rounds[-1],
         confirmed_links=len(sure),
         links_rejected_by_cooccurrence=mining[-1].rejected_by_cooccurrence,
         checkpoint_sha256=checkpoint_sha256(adapted),
