@@ -20,11 +20,10 @@ from vcn_assets.common import content_version, stage_version, title_asset, title
 from vcn_assets.faces import face_embeddings
 from vcn_resources.corrections import title_constraints
 from vcn_resources.face_models import FaceModelsResource
-from vcn_resources.results import stored_crops
+from vcn_resources.results import seen_together, stored_crops
 from vcn_resources.tracking import DeviceResource, MlflowResource
 from vcn_resources.warehouse import Warehouse
 from videoclusternet.adaptation import require_adaptation
-from videoclusternet.clustering import cooccurring_pairs
 from videoclusternet.pipeline import decode_crops
 from videoclusternet.titles import series_of
 
@@ -67,13 +66,10 @@ def adapted_model(
     title = context.partition_key
     with title_stage(context, warehouse, "adapted_model"):
         faces, face_track, crops = training_faces(warehouse, title)
-        frame_of = warehouse.rows("face_detections", title)["frame"]
-        track_of = warehouse.rows("face_track_members", title)["track"]
-        kept = np.isin(track_of, face_track)
         # People's corrections teach the model too: their merges and moves as positives, their "not the same
         # person" as pairs never linked.
         corrections = title_constraints(warehouse, title)
-        cannot_link = cooccurring_pairs(frame_of[kept], track_of[kept]) | {
+        cannot_link = seen_together(warehouse, title, np.unique(face_track)) | {
             (a[1], b[1]) for a, b in corrections.cannot_link
         }
         confirmed = [{track for _, track in group} for group in corrections.must_link]

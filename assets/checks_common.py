@@ -16,6 +16,7 @@ import numpy as np
 
 from vcn_assets.partitions import seasons_partitions, titles_partitions
 from vcn_resources.warehouse import Warehouse
+from videoclusternet.clustering import cooccurring_pairs
 from videoclusternet.stages import STAGE_NAMES, stage
 
 Rows = Mapping[str, np.ndarray]
@@ -250,22 +251,26 @@ def assignment_problems(kept: np.ndarray, assignments: Rows, identities: Rows) -
 
 
 def cooccurrence_problems(
-    face_frame: np.ndarray, track_of: np.ndarray, assignments: Rows, joined: list[set[int]] = ()
+    face_frame: np.ndarray,
+    track_of: np.ndarray,
+    assignments: Rows,
+    joined: list[set[int]] = (),
+    boxes: np.ndarray | None = None,
 ) -> list[str]:
-    """Tracks with faces on the same frame (two people on screen at once) never share a cluster, unless a
-    person's correction joined them (`joined`: sets of track ids it made one person: a mirror, a poster)."""
+    """Tracks on screen together as two people (`cooccurring_pairs`: in one frame, and with `boxes` not two boxes
+    on one head) never share a cluster, unless a person's correction joined them (`joined`: sets of track ids it
+    made one person: a mirror, a poster)."""
     clusters = assignments["cluster"].astype(np.float64)
     cluster_of = {t: int(c) for t, c in zip(assignments["track"].tolist(), clusters.tolist()) if c == c}  # not NaN
     face_cluster = np.array([cluster_of.get(t, -1) for t in track_of.tolist()], np.int64)
     one = {t: min(group) for group in joined for t in group}  # the tracks a correction joined count as one
     track_of = np.array([one.get(t, t) for t in track_of.tolist()], np.int64)
     seen = face_cluster >= 0
-    # Distinct (frame, cluster, track); a (frame, cluster) seen with two tracks is two people in one cluster.
-    triples = np.unique(np.stack([face_frame[seen], face_cluster[seen], track_of[seen]], axis=1), axis=0)
-    pairs, counts = np.unique(triples[:, :2], axis=0, return_counts=True)
-    shared = pairs[counts > 1]
-    if not len(shared):
+    cluster_of = dict(zip(track_of[seen].tolist(), face_cluster[seen].tolist()))
+    pairs = cooccurring_pairs(face_frame[seen], track_of[seen], None if boxes is None else boxes[seen])
+    wrong = sorted((a, b) for a, b in pairs if cluster_of[a] == cluster_of[b])
+    if not wrong:
         return []
-    return [
-        f"clusters holding two tracks on one frame: {_some(np.unique(shared[:, 1]))} (frames {_some(shared[:, 0])})"
-    ]
+    shown = ", ".join(f"{a}+{b}" for a, b in wrong[:LISTED]) + (", ..." if len(wrong) > LISTED else "")
+    clusters_hit = _some(np.unique([cluster_of[a] for a, _ in wrong]))
+    return [f"clusters holding two tracks on one frame: {clusters_hit} (tracks {shown})"]

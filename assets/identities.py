@@ -20,8 +20,10 @@ from vcn_resources.corrections import title_constraints
 from vcn_resources.media import MediaLibrary
 from vcn_resources.results import (
     adapted_embeddings_current,
+    detection_boxes,
     generic_embedder,
     stored_embeddings,
+    stored_track_contexts,
     summarise_identities,
 )
 from vcn_resources.warehouse import Warehouse
@@ -78,8 +80,18 @@ def face_clusters(
         kept = np.setdiff1d(kept, set_aside)
         detections = warehouse.rows("face_detections", title)
         track_of = warehouse.rows("face_track_members", title)["track"]
+        clothes = stored_track_contexts(warehouse, title, kept)  # weighed within the title (clustering/clothes.py)
         result = cluster_tracks(
-            kept, face_track, raw, detections["frame"], track_of, clusterer, constraints=corrections, title=title
+            kept,
+            face_track,
+            raw,
+            detections["frame"],
+            track_of,
+            clusterer,
+            constraints=corrections,
+            title=title,
+            context=clothes,
+            boxes=detection_boxes(detections),
         )
         model_version = warehouse.adapted_model(title).name if adapt else generic
         why = [f"not a face (correction {corrections.removed[(title, int(t))]})" for t in set_aside]
@@ -108,6 +120,7 @@ def face_clusters(
             "identities": len(identities["cluster"]),
             "kept_tracks": len(kept),
             "cannot_link_pairs": result.cannot_link_pairs,
+            "tracks_with_clothes": int((np.abs(clothes).sum(axis=1) > 0).sum()),
             "set_aside_by_corrections": len(set_aside),
             "clusterer": clusterer.describe(),
             **cut_metadata(result.cut),
@@ -147,14 +160,17 @@ def one_cluster_per_kept_track(
 def cooccurring_tracks_apart(
     context: dg.AssetCheckExecutionContext, warehouse: dg.ResourceParam[Warehouse]
 ) -> dg.AssetCheckResult:
-    """Tracks with faces on the same frame, two people on screen at once, never share a cluster."""
+    """Tracks with faces on the same frame, two people on screen at once (not two boxes on one head), never share
+    a cluster."""
     title = context.partition_key
     joined = [{track for _, track in group} for group in title_constraints(warehouse, title).must_link]
+    detections = warehouse.rows("face_detections", title)
     problems = cooccurrence_problems(
-        warehouse.rows("face_detections", title)["frame"],
+        detections["frame"],
         warehouse.rows("face_track_members", title)["track"],
         warehouse.rows("track_clusters", title),
         joined,
+        detection_boxes(detections),
     )
     to_fix = "see the corrections that join these tracks (vcn corrections TITLE) and undo the wrong one (vcn undo)"
     return report(context, warehouse, problems, to_fix)

@@ -33,7 +33,7 @@ class Cast:
 
     def __init__(self, home: Path, title: str, truth_csv: Path) -> None:
         sys.path.insert(0, str(REPO))
-        from vcn_resources.results import load_episode_identities, stored_track_contexts
+        from vcn_resources.results import load_episode_identities
         from vcn_resources.warehouse import Warehouse
         from videoclusternet.clustering import TrackFaces, make_clusterer
         from videoclusternet.corrections import Constraints
@@ -44,7 +44,7 @@ class Cast:
         self.episode = load_episode_identities(warehouse, title)
         rows = np.searchsorted(self.episode.tracks, self.episode.face_track)
         self.templates = TrackFaces.from_embeddings(self.episode.embeddings, rows, len(self.episode.tracks)).templates()
-        self.context = stored_track_contexts(warehouse, title, self.episode.tracks)
+        self.context = self.episode.context
         tracks = warehouse.rows("tracks", title)
         score = dict(zip(tracks["track"].tolist(), tracks["median_score"].tolist()))
         self.faceness = np.array([score[int(t)] for t in self.episode.tracks])

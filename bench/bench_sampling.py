@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from bench_pipeline import clip_home, clips_from_command_line, run_clip, title_of
 
-from vcn_resources.results import load_title_faces
+from vcn_resources.results import load_title_faces, stored_track_contexts
 from vcn_resources.warehouse import Warehouse
 from videoclusternet.clustering import CLUSTERERS, make_clusterer
 from videoclusternet.embedding import choose_faces, with_mirror
@@ -63,6 +63,7 @@ def main() -> None:
             track_of = warehouse.rows("face_track_members", title)["track"]
             tracks = warehouse.rows("tracks", title)
             kept = tracks["track"][tracks["status"] == KEPT]
+            clothes = stored_track_contexts(warehouse, title, kept)
             quality = face_quality_score(detections["score"], detections["sharpness"])
             truth = read_truth_csv(clip / "faces.csv")
             boxes = np.stack([detections[c] for c in ("x1", "y1", "x2", "y2")], axis=1)
@@ -77,7 +78,14 @@ def main() -> None:
                     )
                     rows = np.searchsorted(faces, sample)  # `faces` is sorted and holds every sampled face
                     found = cluster_tracks(
-                        kept, track_of[sample], raw[rows], detections["frame"], track_of, make_clusterer(name)
+                        kept,
+                        track_of[sample],
+                        raw[rows],
+                        detections["frame"],
+                        track_of,
+                        make_clusterer(name),
+                        context=clothes,
+                        boxes=boxes,
                     )
                     cluster_of = dict(zip(found.tracks.tolist(), found.labels.tolist()))
                     pred = PredictionRows(

@@ -181,29 +181,41 @@ def load_episode_identities(warehouse: Warehouse, title: str) -> EpisodeIdentiti
     clusters["cluster"] = clusters["cluster"].astype(np.int64)
     _, face_track, raw = stored_embeddings(warehouse, title, adapt=False)
     embedded = np.isin(face_track, clusters["track"])
-    frame_of = warehouse.rows("face_detections", title)["frame"]
-    track_of = warehouse.rows("face_track_members", title)["track"]
-    kept = np.isin(track_of, clusters["track"])
     return EpisodeIdentities(
         title,
         clusters["track"],
         clusters["cluster"],
         face_track[embedded],
         raw[embedded],
-        cooccurring_pairs(frame_of[kept], track_of[kept]),
+        seen_together(warehouse, title, clusters["track"]),
+        stored_track_contexts(warehouse, title, clusters["track"]),
     )
 
 
 def stored_track_contexts(warehouse: Warehouse, title: str, tracks: np.ndarray) -> np.ndarray:
     """Per track of `tracks` (sorted ids): the mean context descriptor of its faces (`videoclusternet.context`);
-    zeros where none was stored (a title detected before descriptors were)."""
+    zeros where none was stored (a title without faces, or detected before descriptors were)."""
     faces = pq.ParquetFile(warehouse.artifact_path(title, "faces"))
-    if "context" not in faces.schema_arrow.names:
+    if "context" not in faces.schema_arrow.names or not faces.metadata.num_rows:
         return np.zeros((len(tracks), 1), np.float32)
     column = faces.read(columns=["context"]).column("context").combine_chunks()
     context = column.flatten().to_numpy().reshape(len(column), -1).astype(np.float32)
     members = warehouse.rows("face_track_members", title)
     return track_contexts(context[members["face"]], members["track"], tracks)
+
+
+def detection_boxes(detections: dict[str, np.ndarray]) -> np.ndarray:
+    """The boxes of `face_detections` rows, [N, 4] (x1, y1, x2, y2)."""
+    return np.stack([np.asarray(detections[k], np.float64) for k in ("x1", "y1", "x2", "y2")], axis=1).reshape(-1, 4)
+
+
+def seen_together(warehouse: Warehouse, title: str, tracks: np.ndarray) -> set[tuple[int, int]]:
+    """Pairs of `tracks` (ids, a < b) on screen together as two people: in one frame, and not two boxes on one
+    head (`cooccurring_pairs`)."""
+    detections = warehouse.rows("face_detections", title)
+    track_of = warehouse.rows("face_track_members", title)["track"]
+    mine = np.isin(track_of, tracks)
+    return cooccurring_pairs(detections["frame"][mine], track_of[mine], detection_boxes(detections)[mine])
 
 
 def kept_faces(warehouse: Warehouse, title: str) -> dict[str, np.ndarray]:
@@ -212,7 +224,7 @@ def kept_faces(warehouse: Warehouse, title: str) -> dict[str, np.ndarray]:
     track_of = warehouse.rows("face_track_members", title)["track"]
     tracks = warehouse.rows("tracks", title)
     keep = np.isin(track_of, tracks["track"][tracks["status"] == KEPT])
-    boxes = np.stack([detections[k] for k in ("x1", "y1", "x2", "y2")], axis=1) if len(track_of) else np.zeros((0, 4))
+    boxes = detection_boxes(detections)
     return {
         "face": detections["face"][keep],
         "track": track_of[keep],

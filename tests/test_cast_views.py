@@ -52,6 +52,7 @@ def test_context_descriptors_tell_clothes_apart_and_say_nothing_off_frame():
     assert not d[2].any()  # the face at the bottom edge has nothing below it
     tracks = track_contexts(d, np.array([5, 5, 9]), np.array([5, 9]))
     assert np.allclose(tracks[0] @ d[0], tracks[0] @ d[1]) and not tracks[1].any()
+    assert track_contexts(d, np.array([5, 5, 9]), np.zeros(0, np.int64)).shape == (0, d.shape[1])  # no kept track
 
 
 def test_on_screen_intervals_merge_consecutive_faces_and_webvtt_escapes_names():

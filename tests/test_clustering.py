@@ -184,6 +184,18 @@ def test_templates_weigh_faces_by_norm_and_cooccurrence():
     assert np.allclose(np.linalg.norm(t, axis=1), 1) and t[0, 0] > t[0, 1]  # the larger-norm face weighs more
 
 
+def test_two_boxes_on_one_head_are_not_two_people():
+    # Tracks 1 and 2 share frames 0-2 side by side (3 face widths apart); 3 sits on 1's head (a second box, a
+    # third of a width off) in frames 0-1 and 2 widths away in frame 2: the median says one head.
+    frames = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    track_of = np.array([1, 2, 3, 1, 2, 3, 1, 2, 3])
+    boxes = np.array(
+        [[0, 0, 10, 10], [30, 0, 40, 10], [3, 0, 13, 10]] * 2 + [[0, 0, 10, 10], [30, 0, 40, 10], [20, 0, 30, 10]]
+    )
+    assert cooccurring_pairs(frames, track_of, boxes) == {(1, 2), (2, 3)}
+    assert cooccurring_pairs(frames, track_of) == {(1, 2), (1, 3), (2, 3)}
+
+
 def test_split_conflicts_separates_cooccurring_members_only():
     templates = _unit([[1, 0], [0.9, 0.1], [0.8, 0.2], [0, 1]])
     labels = split_conflicts(np.array([0, 0, 0, 1]), {(0, 2)}, templates)
@@ -224,3 +236,46 @@ def test_constrained_union_refuses_joins_across_cannot_links_transitively():
     assert len(set(union.roots().tolist())) == 2
     merges = [MergeProposal(1.0, 3, 4, True), MergeProposal(0.9, 0, 4, False), MergeProposal(0.8, 1, 2, True)]
     assert labels_after(5, merges).tolist() == [0, 1, 1, 2, 2]
+
+
+def _five_people(a_looks: float) -> TrackFaces:
+    """Two tracks each of A's first look, A's second look (face cosine `a_looks` to the first), B, C and D."""
+    gram = np.array(
+        [
+            [1.0, a_looks, 0.10, 0.00, 0.20],
+            [a_looks, 1.0, 0.05, 0.15, 0.00],
+            [0.10, 0.05, 1.0, 0.20, 0.10],
+            [0.00, 0.15, 0.20, 1.0, 0.05],
+            [0.20, 0.00, 0.10, 0.05, 1.0],
+        ]
+    )
+    return scene_tracks(gram, tracks_per_person=2)
+
+
+def test_clothes_pull_one_persons_looks_together_and_push_others_apart():
+    # A's two looks are a little less alike (0.27) than the 0.3 threshold; B, C and D are others, seen beside
+    # each other and beside A. A wears the same clothes in both looks, the others their own.
+    faces = _five_people(0.27)
+    outfits = _unit(np.abs(np.random.default_rng(1).normal(size=(4, 16))))
+    clothes = outfits[[0, 0, 1, 2, 3]].repeat(2, axis=0)
+    cannot_link = {(0, 4), (0, 6), (4, 6), (5, 8), (6, 9), (2, 8), (3, 5)}
+    apart = AverageLinkClusterer().fit(faces, cannot_link)
+    assert apart[0] != apart[2]  # on faces alone A stays in two
+    dressed = TrackFaces.from_embeddings(faces.embeddings, faces.track_row, faces.n_tracks, context=clothes)
+    for clusterer in (AverageLinkClusterer(), CooccurrenceCutClusterer()):
+        labels = clusterer.fit(dressed, cannot_link)
+        assert same_partition(labels, np.repeat([0, 0, 1, 2, 3], 2)), clusterer.name
+    # In two episodes (A's looks one in each), alike clothes still pull (a costume).
+    episodes = np.array([0, 0, 1, 1, 0, 0, 0, 0, 0, 0])
+    seasons = TrackFaces.from_embeddings(faces.embeddings, faces.track_row, 10, context=clothes, scene=episodes)
+    labels = AverageLinkClusterer().fit(seasons, cannot_link)
+    assert labels[0] == labels[2]
+    # A's looks alike enough by face (0.33), the second in clothes less like the first's than others' are like
+    # each other: pushed apart inside one episode, not across two, where people change clothes.
+    faces = _five_people(0.33)
+    overlapping = _unit(np.eye(5) + np.eye(5, k=1))  # each outfit shares a colour with the next
+    changed = overlapping[[0, 0, 4, 4, 1, 1, 2, 2, 3, 3]]
+    for scene, joined in ((None, False), (episodes, True)):
+        tracks = TrackFaces.from_embeddings(faces.embeddings, faces.track_row, 10, context=changed, scene=scene)
+        labels = AverageLinkClusterer().fit(tracks, cannot_link)
+        assert (labels[0] == labels[2]) == joined, scene

@@ -2,8 +2,9 @@
 
 Within a scene a person's clothes tell them apart better than a generic face model does on film (friends'
 kept tracks: pair ROC AUC 0.96 for the torso's colours against 0.80 for SFace), though clothes change between
-scenes and episodes. The product uses them where a mistake costs little: to order the questions it asks a
-person (`videoclusternet.questions`), never to decide a cluster by themselves.
+scenes and episodes. The product weighs them beside the face, never alone: in the clustering, on the face's
+scale as the title's own pairs of different people set it (`videoclusternet/clustering/clothes.py`), and in the
+order of the questions it asks a person (`videoclusternet.questions`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def context_descriptors(image_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 def track_contexts(context: np.ndarray, face_track: np.ndarray, tracks: np.ndarray) -> np.ndarray:
     """Per track of `tracks`: the mean of its faces' context descriptors (those with one), unit length; zeros
     for a track none of whose faces has one."""
+    if not len(tracks):
+        return np.zeros((0, context.shape[1]), np.float32)
     rows = np.searchsorted(tracks, face_track)
     inside = (rows < len(tracks)) & (tracks[np.minimum(rows, len(tracks) - 1)] == face_track)
     has = inside & (np.abs(context).sum(axis=1) > 0)

@@ -316,20 +316,24 @@ def cluster_tracks(
     loss: FaceLoss | None = None,
     constraints: Constraints | None = None,
     title: str = "",
+    context: np.ndarray | None = None,
+    boxes: np.ndarray | None = None,
 ) -> Clustering:
     """Cluster kept tracks from their faces' embeddings; co-occurring tracks stay apart, and people's
     corrections of the title (`constraints`, on tracks `(title, track)`: must-links, cannot-links) hold.
     Tracks a correction set aside must not be among `kept_tracks`.
 
-    `loss` is the face-to-face loss the parameter-free clusterer merges by (default: cosine on `embeddings`).
+    `loss` is the face-to-face loss the parameter-free clusterer merges by (default: cosine on `embeddings`);
+    `context` (optional) each kept track's clothes descriptor, for the clusterers that weigh clothes; `boxes`
+    (optional, per face of `track_of`) tell two people seen together from two boxes on one head.
     """
     started = time.perf_counter()
     index = {int(t): i for i, t in enumerate(kept_tracks)}
     embedded = np.isin(face_track, kept_tracks)
     rows = np.array([index[int(t)] for t in face_track[embedded]], np.int64)
-    faces = TrackFaces.from_embeddings(embeddings[embedded], rows, len(kept_tracks), loss)
+    faces = TrackFaces.from_embeddings(embeddings[embedded], rows, len(kept_tracks), loss, context)
     kept_mask = np.isin(track_of, kept_tracks)
-    pairs = cooccurring_pairs(frame_idx[kept_mask], track_of[kept_mask])
+    pairs = cooccurring_pairs(frame_idx[kept_mask], track_of[kept_mask], None if boxes is None else boxes[kept_mask])
     cannot_link = {(index[a], index[b]) for a, b in pairs}
     groups = None
     if constraints is not None and (constraints.must_link or constraints.cannot_link):

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.cluster.hierarchy import DisjointSet
 
 from videoclusternet.clustering.faces import TrackFaces
@@ -26,7 +27,10 @@ class MergeProposal:
 
 
 def average_link_merges(
-    templates: np.ndarray, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None
+    templates: np.ndarray,
+    cannot_link: set[tuple[int, int]],
+    groups: np.ndarray | None = None,
+    evidence: np.ndarray | None = None,
 ) -> Iterator[MergeProposal]:
     """The most similar pair of current clusters, again and again, until no pair is left.
 
@@ -34,7 +38,8 @@ def average_link_merges(
     pair is yielded once and never proposed again. Similarities fall as the stream goes on. `groups` (a
     label 0..G-1 per track row) starts the stream from those clusters instead of single tracks: the tracks
     of a group must stay together. The average link of two groups is the dot product of their mean unit
-    templates, so only G x G similarities are held.
+    templates, so only G x G similarities are held. `evidence` [n, n] (optional) is added to the template
+    cosines of every two track rows (the clothes' say, `clothes.py`), averaged over two groups' rows.
     """
     n = len(templates)
     if n == 0:
@@ -48,6 +53,9 @@ def average_link_merges(
     np.add.at(means, groups, templates)
     means /= size[:, None].astype(templates.dtype)  # singletons: the templates themselves, bit for bit
     sim = (means @ means.T).astype(np.float64)
+    if evidence is not None:
+        member = sparse.csr_matrix((np.ones(n), (groups, np.arange(n))), shape=(g, n))
+        sim += np.asarray(member @ (member @ evidence).T) / np.outer(size, size)  # evidence is symmetric
     np.fill_diagonal(sim, -np.inf)
     blocked = np.zeros((g, g), bool)
     for a, b in cannot_link:
@@ -113,7 +121,8 @@ class AverageLinkClusterer:
         `cannot_link` holds pairs of track rows that must stay apart, `groups` rows that must stay together.
         """
         merges = []
-        for proposal in average_link_merges(faces.templates(), cannot_link, groups):
+        templates = faces.templates()
+        for proposal in average_link_merges(templates, cannot_link, groups, faces.clothes(templates, cannot_link)):
             if proposal.similarity < self.threshold:
                 break
             merges.append(proposal)

@@ -47,7 +47,8 @@ class CooccurrenceCutClusterer:
         self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None
     ) -> tuple[np.ndarray, CutReport]:
         """The labels, and where and why the merging stopped; `groups`: rows that must stay together."""
-        proposals = list(average_link_merges(faces.templates(), cannot_link, groups))
+        templates = faces.templates()
+        proposals = list(average_link_merges(templates, cannot_link, groups, faces.clothes(templates, cannot_link)))
         balance = np.cumsum([1 if p.allowed else -1 for p in proposals])
         peak = int(np.argmax(balance)) + 1 if len(proposals) else 0
         fallback = all(p.allowed for p in proposals[peak:])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from videoclusternet.clustering.clothes import clothes_evidence
 from videoclusternet.embedding import l2_normalise
 
 
@@ -46,20 +47,31 @@ class TrackFaces:
     """The embedded faces of the tracks to cluster.
 
     `embeddings[i]` is a face of track row `track_row[i]` (0..n_tracks-1, in the order of the caller's
-    track list); `loss` is the face-to-face loss the parameter-free clusterer merges by.
+    track list); `loss` is the face-to-face loss the parameter-free clusterer merges by. `context` (optional)
+    is each track's unit clothes descriptor (`videoclusternet.context`, zeros: none), compared only between
+    tracks of one `scene` (a title: clothes change between episodes).
     """
 
     embeddings: np.ndarray  # [F, D] raw face embeddings
     track_row: np.ndarray  # [F]
     n_tracks: int
     loss: FaceLoss
+    context: np.ndarray | None = None  # [n_tracks, C]
+    scene: np.ndarray | None = None  # [n_tracks]; None: one scene
 
     @classmethod
     def from_embeddings(
-        cls, embeddings: np.ndarray, track_row: np.ndarray, n_tracks: int, loss: FaceLoss | None = None
+        cls,
+        embeddings: np.ndarray,
+        track_row: np.ndarray,
+        n_tracks: int,
+        loss: FaceLoss | None = None,
+        context: np.ndarray | None = None,
+        scene: np.ndarray | None = None,
     ) -> TrackFaces:
         embeddings = np.asarray(embeddings, np.float32)
-        return cls(embeddings, np.asarray(track_row, np.int64), n_tracks, loss or FaceLoss.cosine(embeddings))
+        track_row = np.asarray(track_row, np.int64)
+        return cls(embeddings, track_row, n_tracks, loss or FaceLoss.cosine(embeddings), context, scene)
 
     def templates(self) -> np.ndarray:
         """L2-normalised mean of each track's RAW face embeddings.
@@ -70,3 +82,10 @@ class TrackFaces:
         out = np.zeros((self.n_tracks, self.embeddings.shape[1]), np.float64)
         np.add.at(out, self.track_row, self.embeddings)
         return l2_normalise(out).astype(np.float32)
+
+    def clothes(self, templates: np.ndarray, cannot_link: set[tuple[int, int]]) -> np.ndarray | None:
+        """What the tracks' clothes add to their template cosines [T, T] (`clothes.py`); None without clothes."""
+        if self.context is None:
+            return None
+        scene = np.zeros(self.n_tracks, np.int64) if self.scene is None else np.asarray(self.scene)
+        return clothes_evidence(templates, np.asarray(self.context), scene, cannot_link)
