@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from bench_pipeline import clip_home, clips_from_command_line, run_clip, title_of
 
-from vcn_resources.results import load_title_faces, stored_track_contexts
+from vcn_resources.results import detection_boxes, load_title_faces, stored_track_contexts
 from vcn_resources.warehouse import Warehouse
 from videoclusternet.clustering import CLUSTERERS, make_clusterer
 from videoclusternet.embedding import choose_faces, with_mirror
@@ -66,7 +66,7 @@ def main() -> None:
             clothes = stored_track_contexts(warehouse, title, kept)
             quality = face_quality_score(detections["score"], detections["sharpness"])
             truth = read_truth_csv(clip / "faces.csv")
-            boxes = np.stack([detections[c] for c in ("x1", "y1", "x2", "y2")], axis=1)
+            boxes = detection_boxes(detections)
             for name in CLUSTERERS:
                 scores = []
                 for per_track in SAMPLES:

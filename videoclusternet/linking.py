@@ -68,7 +68,7 @@ def link_season(
         rows.append(np.array([row_of[int(t)] for t in e.face_track], np.int64))
         embeddings.append(np.asarray(e.embeddings, np.float32))
         cannot_link |= {(row_of[a], row_of[b]) for a, b in e.cannot_link if a in row_of and b in row_of}
-    # Clothes say something inside an episode only; an episode without descriptors gets zeros (none).
+    # Each episode is a scene for the clothes (`clothes.py`); an episode without descriptors gets zeros (none).
     width = max((e.context.shape[1] for e in episodes if e.context is not None), default=0)
     context = np.concatenate([_clothes(e, width) for e in episodes]) if width else None
     scene = np.repeat(np.arange(len(episodes)), [len(e.tracks) for e in episodes])
