@@ -12,7 +12,7 @@ episodes' clusterer), and the season's person ids scored over all episodes as on
 persons one true person is split into (3+ tracks). The season links on the generic model's embeddings
 (an episode's adapted model is its own), so it has no adapted column.
 
-    python bench/bench_clusterers.py [CLIP_DIR ...] [--keep-home DIR] [--reuse] [--episodes 3]
+    python bench/bench_clusterers.py [CLIP_DIR ...] [--keep-home DIR] [--reuse] [--episodes 3 (0: none)]
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def season_level(clip: Path, episodes: int, cache: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reuse", action="store_true", help="reuse homes under --keep-home instead of running")
-    parser.add_argument("--episodes", type=int, default=3, help="episodes the season level cuts each clip into")
+    parser.add_argument(
+        "--episodes", type=int, default=3, help="episodes the season level cuts each clip into (0: no season level)"
+    )
     clips, args, cache = clips_from_command_line(parser)
     scores = f"{'bcF':>6} {'WCP':>6} {'NMI':>6} {'pred/true':>9}"
     print(f"{'clip':10} {'adapt_s':>7} {'clusterer':16} | generic: {scores} | adapted: {scores}")
@@ -67,7 +69,7 @@ def main() -> None:
             for clusterer in CLUSTERERS:
                 cells = []
                 for adapted in (False, True):
-                    extra = ["--adapt"] if adapted else []
+                    extra = ["--adapt"] if adapted else ["--no-adapt"]  # default: what the last clustering used
                     subprocess.run(
                         [*VCN, "cluster", title, "--clusterer", clusterer, *extra],
                         env=vcn_env(home, cache),
@@ -78,6 +80,8 @@ def main() -> None:
                     ratio = f"{s['n_clusters_pred']}/{s['n_identities_true']}"
                     cells.append(f"{s['bcubed_f']:6.3f} {s['wcp']:6.3f} {s['nmi']:6.3f} {ratio:>9}")
                 print(f"{clip.name:10} {seconds:7.1f} {clusterer:16} | generic: {cells[0]} | adapted: {cells[1]}")
+    if not args.episodes:
+        return
     print("season level: persons / true, and the most persons (3+ tracks) one true person is split into")
     for clip in clips:
         season_level(clip, args.episodes, cache)

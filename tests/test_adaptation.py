@@ -13,7 +13,7 @@ from vcn_resources.tracking import MlflowResource
 from vcn_resources.warehouse import Warehouse
 from videoclusternet.adaptation.adapt import adapt_backbone
 from videoclusternet.adaptation.backbone import load_sface_backbone
-from videoclusternet.adaptation.distill import DistillConfig
+from videoclusternet.adaptation.distill import DistillConfig, self_distill
 from videoclusternet.boxes import iou_matrix
 from videoclusternet.clustering import cooccurring_pairs
 from videoclusternet.embedding import l2_normalise
@@ -74,6 +74,18 @@ def test_adaptation_widens_the_identity_gap_on_held_out_tracks(training):
     after = _gap(adapted.model, crops[test], face_track[test], identity)
     assert after > before, (before, after)
     assert adapted.intra_track_pairs > 0 and adapted.distill.epochs[-1]["joint"] == 1.0
+
+
+def test_a_long_title_takes_no_more_steps_per_round_than_the_cap():
+    import torch
+
+    faces = torch.randn(40, 8)
+    config = DistillConfig(warmup_epochs=1, rounds=2, epochs_per_round=3, batch_size=8, round_steps=7, out_dim=16)
+    result = self_distill(
+        torch.nn.Linear(8, 8), 8, lambda idx, rng: faces[idx], np.repeat(np.arange(4), 10), lambda model: [], config
+    )
+    steps = [e["steps"] for e in result.epochs]
+    assert steps == [5, 5, 2, 5, 2], steps  # warm-up; then each round 5 + 2 of its 7 steps, its third epoch skipped
 
 
 def test_whole_backbone_path_trains_the_trunk(training):

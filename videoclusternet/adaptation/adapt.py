@@ -8,6 +8,7 @@ augmented crops, after a warm-up of the head on the frozen network's outputs for
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import io
 from collections.abc import Callable, Sequence
@@ -125,6 +126,7 @@ def adapt_backbone(
         cached = _view_cache(crops, views, config.seed, features)
         backbone = tail.to(dev)
         inputs = _from_cache(cached, dev)
+        config = dataclasses.replace(config, backbone_lr=config.tail_lr)
 
         def embed_all(model: nn.Module) -> np.ndarray:
             return (_batched(model, cached[:, 0], dev) + _batched(model, cached[:, 1], dev)).numpy()

@@ -57,13 +57,20 @@ class DistillConfig:
     warmup_epochs: int = 20  # head only, backbone frozen: a head still near uniform only adds noise to the backbone
     rounds: int = 2  # joint training rounds, links re-mined before each
     epochs_per_round: int = 2
+    # At most this many optimiser steps per joint round, so that a long episode moves the model no further than
+    # a short one: friends' 2,296 faces make 36 in two epochs; 2.7 times as many steps at a 10x rate drifted.
+    round_steps: int = 36
     batch_size: int = 128
     head_lr: float = 5e-4
-    backbone_lr: float = 1e-5
+    backbone_lr: float = 1e-5  # the whole backbone (GPU); 1e-4 cost friends 0.02 there (README)
+    # The tail alone (CPU): 1e-5 with a 0.996 teacher left friends' embeddings at cosine 0.99997 to the generic
+    # ones (F unchanged); 1e-4 with a 0.99 teacher moves them to about 0.997 and friends from 0.858 to 0.90-0.92;
+    # 1e-3 is unstable (0.94 or 0.81 by seed). README: "Adaptation".
+    tail_lr: float = 1e-4
     student_temp: float = 0.1
     teacher_temp: float = 0.04
     center_momentum: float = 0.9
-    teacher_momentum: float = 0.996
+    teacher_momentum: float = 0.99  # a 36-step round moves the teacher 30% of the way to the student
     same_track_share: float = 0.5  # otherwise the partner comes from a linked track, when there is one
     out_dim: int = 1024
 
@@ -139,10 +146,13 @@ def self_distill(
         schedule += [("joint", r)] + [("joint", None)] * (config.epochs_per_round - 1)
     links = mine_links(teacher.backbone)
     result.link_rounds.append(len(links))
+    round_steps = 0
     for epoch, (phase, new_round) in enumerate(schedule):
-        if new_round is not None and epoch > 0:
-            links = mine_links(teacher.backbone)
-            result.link_rounds.append(len(links))
+        if new_round is not None:
+            round_steps = 0
+            if epoch > 0:
+                links = mine_links(teacher.backbone)
+                result.link_rounds.append(len(links))
         linked: dict[int, list[int]] = {}
         for a, b in links:
             linked.setdefault(a, []).append(b)
@@ -159,6 +169,9 @@ def self_distill(
         losses = []
         order = rng.permutation(len(face_track))
         for start in range(0, len(order), config.batch_size):
+            if phase == "joint" and round_steps >= config.round_steps:
+                break
+            round_steps += phase == "joint"
             anchors = order[start : start + config.batch_size]
             partners = _partners(anchors, face_track, by_track, linked, config.same_track_share, rng)
             xa, xb = fetch(anchors, rng), fetch(partners, rng)
@@ -175,7 +188,15 @@ def self_distill(
                 batch_center = torch.cat([ta, tb]).mean(dim=0)
                 center = center * config.center_momentum + batch_center * (1 - config.center_momentum)
             losses.append(float(loss.detach()))
-        stats = {"epoch": epoch, "loss": float(np.mean(losses)), "links": len(links), "joint": float(phase == "joint")}
+        if not losses:  # the round's steps were spent in its earlier epochs
+            continue
+        stats = {
+            "epoch": epoch,
+            "loss": float(np.mean(losses)),
+            "links": len(links),
+            "joint": float(phase == "joint"),
+            "steps": len(losses),
+        }
         result.epochs.append(stats)
         if on_epoch:
             on_epoch(stats)
