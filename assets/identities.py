@@ -92,6 +92,7 @@ def face_clusters(
             title=title,
             context=clothes,
             boxes=detection_boxes(detections),
+            seconds=detections["timestamp"],
         )
         model_version = warehouse.adapted_model(title).name if adapt else generic
         why = [f"not a face (correction {corrections.removed[(title, int(t))]})" for t in set_aside]

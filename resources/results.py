@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vcn_resources.warehouse import Warehouse
-from videoclusternet.clustering import cooccurring_pairs
+from videoclusternet.clustering import cooccurring_pairs, track_spans
 from videoclusternet.context import track_contexts
 from videoclusternet.linking import EpisodeIdentities
 from videoclusternet.pipeline import TitleFaces
@@ -181,6 +181,8 @@ def load_episode_identities(warehouse: Warehouse, title: str) -> EpisodeIdentiti
     clusters["cluster"] = clusters["cluster"].astype(np.int64)
     _, face_track, raw = stored_embeddings(warehouse, title, adapt=False)
     embedded = np.isin(face_track, clusters["track"])
+    seconds = warehouse.rows("face_detections", title)["timestamp"]
+    track_of = warehouse.rows("face_track_members", title)["track"]
     return EpisodeIdentities(
         title,
         clusters["track"],
@@ -189,6 +191,7 @@ def load_episode_identities(warehouse: Warehouse, title: str) -> EpisodeIdentiti
         raw[embedded],
         seen_together(warehouse, title, clusters["track"]),
         stored_track_contexts(warehouse, title, clusters["track"]),
+        track_spans(seconds, track_of, clusters["track"]),
     )
 
 

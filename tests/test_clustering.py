@@ -13,8 +13,10 @@ from videoclusternet.clustering import (
     clusterer_settings,
     cooccurring_pairs,
     make_clusterer,
+    track_spans,
 )
 from videoclusternet.clustering.agglomerative import average_link_merges
+from videoclusternet.clustering.clothes import CLOTHES_HOLD_S
 from videoclusternet.clustering.constraints import split_conflicts
 
 
@@ -279,3 +281,16 @@ def test_clothes_pull_one_persons_looks_together_and_push_others_apart():
         tracks = TrackFaces.from_embeddings(faces.embeddings, faces.track_row, 10, context=changed, scene=scene)
         labels = AverageLinkClusterer().fit(tracks, cannot_link)
         assert (labels[0] == labels[2]) == joined, scene
+    # Inside one title, people change clothes too: unlike clothes push apart only tracks close in time.
+    for later, joined in ((CLOTHES_HOLD_S / 2, False), (CLOTHES_HOLD_S * 2, True)):
+        seconds = np.array([0, 1, 5, 6, 0, 0, 0, 0, 0, 0], np.float64)
+        seconds[2:4] += later  # A's second look, the faces of tracks 2 and 3
+        spans = track_spans(seconds, np.arange(10), np.arange(10))
+        tracks = TrackFaces.from_embeddings(faces.embeddings, faces.track_row, 10, context=changed, spans=spans)
+        labels = AverageLinkClusterer().fit(tracks, cannot_link)
+        assert (labels[0] == labels[2]) == joined, later
+
+
+def test_track_spans_are_each_tracks_first_and_last_second():
+    spans = track_spans(np.array([4.0, 1.0, 2.0, 9.0, 3.0]), np.array([7, 7, 3, 5, 3]), np.array([7, 3, 8]))
+    assert spans.tolist() == [[1.0, 4.0], [2.0, 3.0], [0.0, 0.0]]  # track 5 is not asked for, 8 has no faces

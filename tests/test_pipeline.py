@@ -21,6 +21,7 @@ from vcn_resources.exports import scorer_rows
 from vcn_resources.results import StoredCrops
 from vcn_resources.warehouse import Warehouse
 from videoclusternet.boxes import iou_matrix
+from videoclusternet.embedding import l2_normalise
 
 TITLE = "clip"
 
@@ -376,6 +377,37 @@ def test_faces_decoded_a_chunk_at_a_time_embed_the_same(home_copy, monkeypatch):
             np.stack(before[name].column("raw").to_numpy(zero_copy_only=False)),
             atol=1e-5,
         )
+
+
+def test_a_faces_embedding_adds_its_mirror_images_unless_turned_off(home_copy):
+    """By default a face's embedding is its crop's plus its mirror image's, an embedding of the same face; with
+    `mirror` off it is the crop's alone (the quality probe's, reused)."""
+    import vcn_assets.faces
+    from vcn_dagster.definitions import all_assets, build_resources
+
+    warehouse = Warehouse(home_copy)
+
+    def embeddings(name: str) -> dict[int, np.ndarray]:
+        table = warehouse.read_artifact(TITLE, name)
+        return dict(zip(table.column("face").to_pylist(), table.column("raw").to_numpy(zero_copy_only=False)))
+
+    both, probes = embeddings("embeddings"), embeddings("probe_embeddings")
+    probed = sorted(set(both) & set(probes))
+    result = dg.materialize(
+        all_assets,
+        selection=[vcn_assets.faces.face_embeddings.key],
+        partition_key=TITLE,
+        instance=dg.DagsterInstance.get(),
+        resources=build_resources(home_copy),
+        run_config={"ops": {"face_embeddings": {"config": {"mirror": False}}}},
+    )
+    assert result.success
+    assert result.asset_materializations_for_node("face_embeddings")[0].metadata["mirror"].value is False
+    upright = embeddings("embeddings")
+    assert probed and all(np.array_equal(upright[f], probes[f]) for f in probed)
+    mirror = np.stack([both[f] - upright[f] for f in probed])
+    cosine = np.einsum("ij,ij->i", l2_normalise(mirror), l2_normalise(np.stack([upright[f] for f in probed])))
+    assert np.median(cosine) > 0.5  # the mirror image is the same face
 
 
 def test_every_stage_logs_its_progress_with_a_rate(home_env):

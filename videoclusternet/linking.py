@@ -6,8 +6,8 @@ hold. The season's other episodes are the extra evidence: they can join two iden
 split one it merged. Starting from the episodes' clusters instead made each episode's mistakes final: on friends
 cut in three, face BCubed F 0.779 / WCP 0.911 against 0.836 / 0.983 for the same tracks and embeddings
 clustered at once (README).
-Clothes count inside each episode, and between two episodes only where they are alike (people change clothes
-between episodes; `videoclusternet/clustering/clothes.py`). Nothing is tuned per show.
+Unlike clothes count inside each episode between tracks close in time, alike clothes everywhere (people change
+clothes between episodes and inside them; `videoclusternet/clustering/clothes.py`). Nothing is tuned per show.
 
 Person ids last: a new linking is matched to the previous one on the faces they share (optimal assignment),
 and a person keeps its id when it keeps its faces. Every other change is recorded, with its reason.
@@ -36,6 +36,7 @@ class EpisodeIdentities:
     embeddings: np.ndarray  # raw embedding per embedded face [F, D], by the model shared by the season
     cannot_link: set[tuple[int, int]]  # pairs of track ids seen in one frame
     context: np.ndarray | None = None  # per track, its clothes descriptor (`videoclusternet.context`)
+    spans: np.ndarray | None = None  # per track, its first and last second in the episode (`track_spans`)
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,14 @@ def link_season(
         rows.append(np.array([row_of[int(t)] for t in e.face_track], np.int64))
         embeddings.append(np.asarray(e.embeddings, np.float32))
         cannot_link |= {(row_of[a], row_of[b]) for a, b in e.cannot_link if a in row_of and b in row_of}
-    # Each episode is a scene for the clothes (`clothes.py`); an episode without descriptors gets zeros (none).
+    # Each episode is a scene for the clothes (`clothes.py`); an episode without descriptors gets zeros (none),
+    # one without spans all zeros (unlike clothes count across it, as they did before spans were kept).
     width = max((e.context.shape[1] for e in episodes if e.context is not None), default=0)
     context = np.concatenate([_clothes(e, width) for e in episodes]) if width else None
     scene = np.repeat(np.arange(len(episodes)), [len(e.tracks) for e in episodes])
+    spans = np.concatenate([np.zeros((len(e.tracks), 2)) if e.spans is None else e.spans for e in episodes])
     faces = TrackFaces.from_embeddings(
-        np.concatenate(embeddings), np.concatenate(rows), len(tracks), context=context, scene=scene
+        np.concatenate(embeddings), np.concatenate(rows), len(tracks), context=context, scene=scene, spans=spans
     )
     keys = list(zip(titles.tolist(), tracks.tolist()))
     groups = must_link_groups(keys, np.arange(len(tracks)), constraints)
@@ -104,6 +107,7 @@ def _without(episode: EpisodeIdentities, removed: dict) -> EpisodeIdentities:
         episode.embeddings[faces],
         {(a, b) for a, b in episode.cannot_link if a in set(kept.tolist()) and b in set(kept.tolist())},
         None if episode.context is None else episode.context[~gone],
+        None if episode.spans is None else episode.spans[~gone],
     )
 
 

@@ -14,7 +14,14 @@ import cv2
 import numpy as np
 
 from videoclusternet.align import align_faces
-from videoclusternet.clustering import Clusterer, CooccurrenceCutClusterer, FaceLoss, TrackFaces, cooccurring_pairs
+from videoclusternet.clustering import (
+    Clusterer,
+    CooccurrenceCutClusterer,
+    FaceLoss,
+    TrackFaces,
+    cooccurring_pairs,
+    track_spans,
+)
 from videoclusternet.clustering.cooccurrence_cut import CutReport
 from videoclusternet.context import context_descriptors
 from videoclusternet.corrections import Constraints, correction_cannot_links, must_link_groups
@@ -318,6 +325,7 @@ def cluster_tracks(
     title: str = "",
     context: np.ndarray | None = None,
     boxes: np.ndarray | None = None,
+    seconds: np.ndarray | None = None,
 ) -> Clustering:
     """Cluster kept tracks from their faces' embeddings; co-occurring tracks stay apart, and people's
     corrections of the title (`constraints`, on tracks `(title, track)`: must-links, cannot-links) hold.
@@ -331,7 +339,8 @@ def cluster_tracks(
     index = {int(t): i for i, t in enumerate(kept_tracks)}
     embedded = np.isin(face_track, kept_tracks)
     rows = np.array([index[int(t)] for t in face_track[embedded]], np.int64)
-    faces = TrackFaces.from_embeddings(embeddings[embedded], rows, len(kept_tracks), loss, context)
+    spans = None if seconds is None else track_spans(seconds, track_of, kept_tracks)
+    faces = TrackFaces.from_embeddings(embeddings[embedded], rows, len(kept_tracks), loss, context, spans=spans)
     kept_mask = np.isin(track_of, kept_tracks)
     pairs = cooccurring_pairs(frame_idx[kept_mask], track_of[kept_mask], None if boxes is None else boxes[kept_mask])
     cannot_link = {(index[a], index[b]) for a, b in pairs}

@@ -25,7 +25,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("face_embeddings", gpu=True),
     Stage("adapted_model", adaptation=True, gpu=True),
     Stage("adapted_embeddings", adaptation=True, gpu=True),
-    Stage("face_clusters"),
+    Stage("face_clusters", version="0.2.0"),  # 0.2: unlike clothes push apart only tracks close in time
 )
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
 # What a season goes through once its episodes are clustered: their identities linked into the season's cast.

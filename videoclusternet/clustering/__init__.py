@@ -11,6 +11,7 @@ import numpy as np
 
 from videoclusternet.clustering.adaptive_merge import AdaptiveMergeClusterer
 from videoclusternet.clustering.agglomerative import AverageLinkClusterer
+from videoclusternet.clustering.clothes import track_spans
 from videoclusternet.clustering.constraints import cooccurring_pairs
 from videoclusternet.clustering.cooccurrence_cut import CooccurrenceCutClusterer
 from videoclusternet.clustering.density import HdbscanClusterer
@@ -84,4 +85,5 @@ __all__ = [
     "clusterer_settings",
     "cooccurring_pairs",
     "make_clusterer",
+    "track_spans",
 ]

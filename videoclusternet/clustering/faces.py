@@ -48,8 +48,9 @@ class TrackFaces:
 
     `embeddings[i]` is a face of track row `track_row[i]` (0..n_tracks-1, in the order of the caller's
     track list); `loss` is the face-to-face loss the parameter-free clusterer merges by. `context` (optional)
-    is each track's unit clothes descriptor (`videoclusternet.context`, zeros: none), compared only between
-    tracks of one `scene` (a title: clothes change between episodes).
+    is each track's unit clothes descriptor (`videoclusternet.context`, zeros: none); unlike clothes count only
+    between tracks of one `scene` (a title: clothes change between episodes) close in time (`spans`, each
+    track's first and last second in its scene; `clustering/clothes.py`).
     """
 
     embeddings: np.ndarray  # [F, D] raw face embeddings
@@ -58,6 +59,7 @@ class TrackFaces:
     loss: FaceLoss
     context: np.ndarray | None = None  # [n_tracks, C]
     scene: np.ndarray | None = None  # [n_tracks]; None: one scene
+    spans: np.ndarray | None = None  # [n_tracks, 2] seconds; None: unknown (unlike clothes count scene-wide)
 
     @classmethod
     def from_embeddings(
@@ -68,10 +70,11 @@ class TrackFaces:
         loss: FaceLoss | None = None,
         context: np.ndarray | None = None,
         scene: np.ndarray | None = None,
+        spans: np.ndarray | None = None,
     ) -> TrackFaces:
         embeddings = np.asarray(embeddings, np.float32)
         track_row = np.asarray(track_row, np.int64)
-        return cls(embeddings, track_row, n_tracks, loss or FaceLoss.cosine(embeddings), context, scene)
+        return cls(embeddings, track_row, n_tracks, loss or FaceLoss.cosine(embeddings), context, scene, spans)
 
     def templates(self) -> np.ndarray:
         """L2-normalised mean of each track's RAW face embeddings.
@@ -88,4 +91,4 @@ class TrackFaces:
         if self.context is None:
             return None
         scene = np.zeros(self.n_tracks, np.int64) if self.scene is None else np.asarray(self.scene)
-        return clothes_evidence(templates, np.asarray(self.context), scene, cannot_link)
+        return clothes_evidence(templates, np.asarray(self.context), scene, cannot_link, self.spans)
