@@ -264,7 +264,9 @@ def face_embeddings(
             "faces_per_track": per_track,
             "reused_from_quality_probe": len(chosen) - len(todo),
             "mirror": config.mirror,
-            "ms_per_face_embedding": round(1000 * seconds / max(len(todo) + len(chosen) * config.mirror, 1), 2),
+            "ms_per_face_embedding": round(
+                1000 * seconds / max(len(todo) + (len(chosen) if config.mirror else 0), 1), 2
+            ),
             "embedder": f"{embedder.name}:{embedder.version}",
             "dim": embedder.dim,
         },

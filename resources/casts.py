@@ -22,7 +22,6 @@ from vcn_resources.results import (
     generic_embedder,
     kept_faces,
     load_episode_identities,
-    stored_track_contexts,
 )
 from vcn_resources.warehouse import Warehouse, write_parquet_atomic
 from videoclusternet.boxes import match_faces
@@ -333,7 +332,7 @@ def season_questions(warehouse: Warehouse, season: str, limit: int = 50) -> list
         keep = np.array([(title, int(k)) in person_of_track for k in episode.tracks], bool)
         rows = np.searchsorted(episode.tracks, episode.face_track)
         templates.append(TrackFaces.from_embeddings(episode.embeddings, rows, len(episode.tracks)).templates()[keep])
-        contexts.append(stored_track_contexts(warehouse, title, episode.tracks)[keep])
+        contexts.append(episode.context[keep])
         tracks = warehouse.rows("tracks", title)
         score = dict(zip(tracks["track"].tolist(), tracks["median_score"].tolist()))
         faceness.append([score[int(k)] for k in episode.tracks[keep]])

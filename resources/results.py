@@ -181,7 +181,7 @@ def load_episode_identities(warehouse: Warehouse, title: str) -> EpisodeIdentiti
     clusters["cluster"] = clusters["cluster"].astype(np.int64)
     _, face_track, raw = stored_embeddings(warehouse, title, adapt=False)
     embedded = np.isin(face_track, clusters["track"])
-    seconds = warehouse.rows("face_detections", title)["timestamp"]
+    detections = warehouse.rows("face_detections", title)
     track_of = warehouse.rows("face_track_members", title)["track"]
     return EpisodeIdentities(
         title,
@@ -189,9 +189,9 @@ def load_episode_identities(warehouse: Warehouse, title: str) -> EpisodeIdentiti
         clusters["cluster"],
         face_track[embedded],
         raw[embedded],
-        seen_together(warehouse, title, clusters["track"]),
+        _seen_together(detections, track_of, clusters["track"]),
         stored_track_contexts(warehouse, title, clusters["track"]),
-        track_spans(seconds, track_of, clusters["track"]),
+        track_spans(detections["timestamp"], track_of, clusters["track"]),
     )
 
 
@@ -216,7 +216,11 @@ def seen_together(warehouse: Warehouse, title: str, tracks: np.ndarray) -> set[t
     """Pairs of `tracks` (ids, a < b) on screen together as two people: in one frame, and not two boxes on one
     head (`cooccurring_pairs`)."""
     detections = warehouse.rows("face_detections", title)
-    track_of = warehouse.rows("face_track_members", title)["track"]
+    return _seen_together(detections, warehouse.rows("face_track_members", title)["track"], tracks)
+
+
+def _seen_together(detections: dict[str, np.ndarray], track_of: np.ndarray, tracks: np.ndarray) -> set[tuple[int, int]]:
+    """`seen_together` from a title's `face_detections` rows and each one's track."""
     mine = np.isin(track_of, tracks)
     return cooccurring_pairs(detections["frame"][mine], track_of[mine], detection_boxes(detections)[mine])
 
