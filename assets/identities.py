@@ -27,16 +27,15 @@ from vcn_resources.results import (
     summarise_identities,
 )
 from vcn_resources.warehouse import Warehouse
-from videoclusternet.clustering import DEFAULT_CLUSTERER, make_clusterer
-from videoclusternet.clustering.cooccurrence_cut import CutReport
+from videoclusternet.clustering import DEFAULT_CLUSTERER, CutReport, make_clusterer
 from videoclusternet.pipeline import cluster_tracks
 from videoclusternet.quality import KEPT
 
 
 class ClustersConfig(dg.Config):
-    # "auto": average-link (best on the evaluation clips, see the README's clustering table) for SFace's
-    # embeddings, for which its threshold was chosen; "cooccurrence_cut" for another model's. Or a name:
-    # "adaptive_merge" is VideoClusterNet's parameter-free clustering; "cooccurrence_cut", "first_neighbour"
+    # "auto": "calibrated_link", average-link stopped by the title's own pairs of different people (best on the
+    # evaluation clips, see the README's clustering table), or "average_link" where a threshold is given. Or a
+    # name: "adaptive_merge" is VideoClusterNet's parameter-free clustering; "cooccurrence_cut", "first_neighbour"
     # (FINCH's first partition) and "hdbscan" are the other threshold-free options.
     clusterer: str = DEFAULT_CLUSTERER
     threshold: float | None = None  # cosine similarity for the average-link baseline; None: its default
@@ -69,7 +68,7 @@ def face_clusters(
         )
     with title_stage(context, warehouse, "face_clusters"):
         generic = generic_embedder(warehouse, title)
-        clusterer = make_clusterer(config.clusterer, config.threshold, embedder=generic.split(":")[0])
+        clusterer = make_clusterer(config.clusterer, config.threshold)
         started = time.perf_counter()
         embedded_faces, face_track, raw = stored_embeddings(warehouse, title, adapt)
         tracks = warehouse.rows("tracks", title)
@@ -134,11 +133,19 @@ def face_clusters(
 
 
 def cut_metadata(cut: CutReport | None) -> dict:
-    """Where the co-occurrence cut stopped, and whether it had to fall back to the threshold."""
+    """Where the merging stopped, what evidence set that point, and whether it had to fall back to a threshold."""
     if cut is None:
         return {}
     where = {} if np.isnan(cut.similarity) else {"cut_at_similarity": round(cut.similarity, 4)}
-    return {**where, "cut_merges": cut.merges, "cut_refusals": cut.refusals, "cut_fell_back_to_threshold": cut.fallback}
+    threshold = {} if np.isnan(cut.threshold) else {"cut_threshold": round(cut.threshold, 4)}
+    return {
+        **where,
+        **threshold,
+        "stopped_by": cut.stopped_by,
+        "cut_merges": cut.merges,
+        "cut_refusals": cut.refusals,
+        "cut_fell_back_to_threshold": cut.fallback,
+    }
 
 
 @title_check(face_clusters)

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from vcn_assets.checks_common import report, season_check
-from vcn_assets.identities import face_clusters
+from vcn_assets.identities import cut_metadata, face_clusters
 from vcn_assets.partitions import seasons_partitions
 from vcn_resources.casts import make_season_cast
 from vcn_resources.warehouse import Warehouse
@@ -48,6 +48,7 @@ def season_cast(
             "guests": cast.guests,
             "id_changes": len(cast.changes),
             "clusterer": cast.clusterer,
+            **cut_metadata(cast.cut),
         }
     )
 

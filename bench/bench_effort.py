@@ -48,8 +48,7 @@ class Cast:
         tracks = warehouse.rows("tracks", title)
         score = dict(zip(tracks["track"].tolist(), tracks["median_score"].tolist()))
         self.faceness = np.array([score[int(t)] for t in self.episode.tracks])
-        embedder = warehouse.rows("track_embeddings", title)["embedder"][0].split(":")[0]
-        self.clusterer = make_clusterer("auto", embedder=embedder)
+        self.clusterer = make_clusterer("auto")
         self.constraints = Constraints()
         detections = (
             warehouse.connect()

@@ -25,7 +25,7 @@ from vcn_resources.results import (
 )
 from vcn_resources.warehouse import Warehouse, write_parquet_atomic
 from videoclusternet.boxes import match_faces
-from videoclusternet.clustering import AUTO, TrackFaces, clusterer_settings, make_clusterer
+from videoclusternet.clustering import AUTO, CutReport, TrackFaces, clusterer_settings, make_clusterer
 from videoclusternet.corrections import Constraints, constraints_of, effective
 from videoclusternet.linking import IdChange, assign_person_ids, link_season, person_number
 from videoclusternet.questions import person_pairs, suggested_questions
@@ -46,6 +46,7 @@ class SeasonCast:
     person_ids: list[str] = field(default_factory=list)  # most screen time first
     guests: int = 0
     changes: list[IdChange] = field(default_factory=list)
+    cut: CutReport | None = None  # where and why the linking stopped merging, for the clusterers that say it
 
 
 def season_episodes(warehouse: Warehouse, season: str) -> tuple[list[str], list[str]]:
@@ -92,8 +93,8 @@ def make_season_cast(
         used = {clustered_by(warehouse, t) for t in episodes} - {None}
         clusterer_name, episodes_threshold = clusterer_settings(used.pop() if len(used) == 1 else AUTO)
         threshold = episodes_threshold if threshold is None else threshold
-    embedder = _common_embedder(warehouse, season, episodes)
-    clusterer = make_clusterer(clusterer_name, threshold, embedder=embedder.split(":")[0] or "sface")
+    _common_embedder(warehouse, season, episodes)  # only one model's embeddings compare across episodes
+    clusterer = make_clusterer(clusterer_name, threshold)
     corrections = load_corrections(warehouse, season)
     constraints = constraints_of(corrections, season_track_faces(warehouse, episodes))
     linking = link_season([load_episode_identities(warehouse, t) for t in episodes], clusterer, constraints)
@@ -170,7 +171,7 @@ def make_season_cast(
     for t, p in zip(linking.title, linking.person):
         episodes_of.setdefault(person_id[p], set()).add(t)
     guests = sum(1 for seen in episodes_of.values() if len(seen) == 1)
-    return SeasonCast(season, episodes, left_out, clusterer.describe(), list(ids), guests, changes)
+    return SeasonCast(season, episodes, left_out, clusterer.describe(), list(ids), guests, changes, linking.cut)
 
 
 def _linked(faces: dict[str, np.ndarray], title: str, person_of: dict) -> dict[str, np.ndarray]:

@@ -48,12 +48,13 @@ def _person_of_tracks(home: Path) -> dict[tuple[str, int], str]:
     return {(t, k): p for t, k, p in rows}
 
 
-def _season_clusterer() -> str:
-    """The clusterer of the season's latest linking, from its materialisation."""
+def _season_clusterer() -> tuple[str, str]:
+    """The clusterer of the season's latest linking and what stopped its merging, from its materialisation."""
     records = dg.DagsterInstance.get().fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("season_cast"), asset_partitions=[SEASON]), limit=1
     )
-    return records.records[0].asset_materialization.metadata["clusterer"].value
+    metadata = records.records[0].asset_materialization.metadata
+    return metadata["clusterer"].value, metadata["stopped_by"].value
 
 
 def test_a_merge_and_a_name_survive_another_clusterer_and_a_rerun(home, capsys):
@@ -64,10 +65,11 @@ def test_a_merge_and_a_name_survive_another_clusterer_and_a_rerun(home, capsys):
     merged = {tuple(t) for t in first["tracks"] + second["tracks"]}
     for again, clusterer in (
         (["cluster", TITLE, "--clusterer", "cooccurrence_cut"], "cooccurrence_cut"),
-        (["run", str(video)], "average_link(threshold=0.3)"),
+        (["run", str(video)], "calibrated_link"),
     ):
         main(again)
-        assert _season_clusterer() == clusterer  # the season's persons follow the episode's clusterer
+        used, stopped_by = _season_clusterer()
+        assert used == clusterer and stopped_by  # the season's persons follow the episode's clusterer
         people = _people(capsys)
         (ada,) = [p for p in people if p["name"] == "Ada"]
         assert merged <= {tuple(t) for t in ada["tracks"]}

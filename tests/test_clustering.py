@@ -1,5 +1,7 @@
 """Every clusterer on hand-made tracks: identities recovered, cannot-link honoured, same interface."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ from videoclusternet.clustering import (
     CLUSTERERS,
     AdaptiveMergeClusterer,
     AverageLinkClusterer,
+    CalibratedLinkClusterer,
     CooccurrenceCutClusterer,
     FaceLoss,
     TrackFaces,
@@ -92,9 +95,9 @@ def test_average_link_threshold_and_names():
     labels = AverageLinkClusterer(threshold=0.5).fit(faces, set())
     assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
     assert make_clusterer("average_link", 0.5).describe() == "average_link(threshold=0.5)"
-    # auto: the cosine threshold where it was chosen (SFace), the co-occurrence cut for other models
+    # auto: stopped by the title's own pairs of different people; a threshold given makes it the baseline
+    assert make_clusterer("auto").describe() == "calibrated_link"
     assert make_clusterer("auto", 0.5).describe() == "average_link(threshold=0.5)"
-    assert make_clusterer("auto", embedder="insightface").describe() == "cooccurrence_cut"
     with pytest.raises(ValueError, match="adaptive_merge"):
         make_clusterer("kmeans")
 
@@ -142,6 +145,54 @@ def test_cooccurrence_cut_falls_back_to_the_threshold_without_cooccurrences():
     assert report.fallback and np.array_equal(labels, AverageLinkClusterer().fit(faces, set()))
     empty = TrackFaces.from_embeddings(np.zeros((0, 4)), np.zeros(0, np.int64), 0)
     assert len(CooccurrenceCutClusterer().fit(empty, set())) == 0
+
+
+def test_calibrated_link_stops_where_the_titles_pairs_of_different_people_say_on_any_scale():
+    # People A, B, C (in two looks, C1 and C2) and D. Every two people but C and D share frames (cosines 0.35
+    # to 0.45); C's two looks are 0.55 alike, C and D 0.30 and never seen together. The same cast under a
+    # model whose cosines sit 0.3 lower, and one 0.1 higher: a fixed 0.3 splits C in the first and merges C
+    # with D in the second; the title's pairs stop both right.
+    base = np.array(
+        [
+            [1.00, 0.35, 0.40, 0.40, 0.40],
+            [0.35, 1.00, 0.45, 0.45, 0.45],
+            [0.40, 0.45, 1.00, 0.55, 0.30],
+            [0.40, 0.45, 0.55, 1.00, 0.30],
+            [0.40, 0.45, 0.30, 0.30, 1.00],
+        ]
+    )
+    together = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (0, 4), (1, 4)]
+    cannot_link = {(3 * p + i, 3 * q + j) for p, q in together for i in range(3) for j in range(3)}
+    truth = np.repeat([0, 1, 2, 2, 3], 3)
+    for shift, fixed_wrong in ((-0.3, "splits C"), (0.1, "merges C and D")):
+        gram = base + shift * (1 - np.eye(5))
+        faces = scene_tracks(gram)
+        labels, report = CalibratedLinkClusterer().cut(faces, cannot_link)
+        assert same_partition(labels, truth), (shift, labels)
+        assert not report.fallback and "63 pairs of different people" in report.stopped_by
+        assert 0.4 + shift < report.threshold < 0.55 + shift
+        assert not same_partition(AverageLinkClusterer(threshold=0.3).fit(faces, cannot_link), truth), fixed_wrong
+
+
+def test_calibrated_link_reads_its_stopping_point_from_the_pairs_seen_together_only():
+    # People's "not the same person" answers add cannot-links between the most alike people, picked by the review
+    # page; counted as evidence they would raise the stopping point for everyone else.
+    gram = np.full((4, 4), 0.3) + 0.7 * np.eye(4)
+    gram[0, 1] = gram[1, 0] = 0.6
+    faces = scene_tracks(gram)
+    seen = {(0, 6), (0, 9), (3, 6), (3, 9), (1, 7), (1, 10), (4, 7), (4, 10), (2, 8), (5, 11)}  # A, B with C, D
+    answered = seen | {(i, 3 + j) for i in range(3) for j in range(3)}  # A and B told apart
+    alone = CalibratedLinkClusterer().cut(faces, seen)[1].threshold
+    assert CalibratedLinkClusterer().cut(faces, answered)[1].threshold > alone + 0.05
+    calibrated = dataclasses.replace(faces, seen_together=np.array(sorted(seen)))
+    assert CalibratedLinkClusterer().cut(calibrated, answered)[1].threshold == pytest.approx(alone)
+
+
+def test_calibrated_link_falls_back_to_the_threshold_with_too_few_pairs():
+    faces = people_tracks()
+    labels, report = CalibratedLinkClusterer().cut(faces, {(0, 3)})
+    assert report.fallback and "only 1 of the 10 pairs" in report.stopped_by
+    assert np.array_equal(labels, AverageLinkClusterer().fit(faces, {(0, 3)}))
 
 
 def scan_merges(templates, cannot_link):

@@ -125,3 +125,11 @@ def test_every_stage_says_what_it_makes():
 
     assert list(STAGE_OUTPUTS) == list(STAGE_NAMES)
     assert sorted(t for tables, _ in STAGE_OUTPUTS.values() for t in tables) == sorted(RESULT_TABLES)
+
+
+def test_the_cli_offers_every_clusterer():
+    # The CLI keeps its own list, so that `vcn --help` need not import the clustering library.
+    from vcn_dagster.cli import CLUSTERER_NAMES
+    from videoclusternet.clustering import AUTO, CLUSTERERS
+
+    assert sorted(CLUSTERER_NAMES) == sorted((AUTO, *CLUSTERERS))

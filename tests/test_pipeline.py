@@ -121,7 +121,11 @@ def test_rerun_replaces_rows(home_env):
     events = instance.fetch_materializations(dg.AssetKey("face_clusters"), limit=10).records
     assert {e.partition_key for e in events} == {TITLE}
     assert len(events) == 2
-    assert events[0].asset_materialization.metadata["identities"].value == len(home_env.truth.identities)
+    metadata = events[0].asset_materialization.metadata
+    assert metadata["identities"].value == len(home_env.truth.identities)
+    assert (
+        metadata["clusterer"].value == "calibrated_link" and "pairs of different people" in metadata["stopped_by"].value
+    )
 
 
 def test_export_contract(home_env, tmp_path):
@@ -204,7 +208,7 @@ def test_evaluate_scores_and_keeps_history(home_env):
         "ORDER BY evaluated_at",
         [TITLE],
     ).fetchall()
-    assert len(rows) == 2 and rows[0][0].startswith(f"vcn-{TITLE}/") and rows[0][1].startswith("average_link")
+    assert len(rows) == 2 and rows[0][0].startswith(f"vcn-{TITLE}/") and rows[0][1] == "calibrated_link"
     kept = con.execute(  # every figure, also those without a column of their own
         "SELECT figures FROM evaluations WHERE title = ? AND run_id = 'vcn evaluate'", [TITLE]
     ).fetchone()[0]

@@ -29,7 +29,15 @@ if TYPE_CHECKING:
     from vcn_resources.warehouse import TitleSummary, Warehouse
     from videoclusternet.metrics import Evaluation
 
-CLUSTERER_NAMES = ("auto", "adaptive_merge", "cooccurrence_cut", "average_link", "first_neighbour", "hdbscan")
+CLUSTERER_NAMES = (
+    "auto",
+    "adaptive_merge",
+    "calibrated_link",
+    "cooccurrence_cut",
+    "average_link",
+    "first_neighbour",
+    "hdbscan",
+)
 
 
 def _stderr(line: str) -> None:

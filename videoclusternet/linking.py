@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from videoclusternet.clustering import Clusterer, TrackFaces
+from videoclusternet.clustering import Clusterer, CutReport, TrackFaces, cluster_and_report
 from videoclusternet.corrections import Constraints, correction_cannot_links, must_link_groups
 
 
@@ -48,6 +48,7 @@ class SeasonLinking:
     track: np.ndarray
     cluster: np.ndarray
     person: np.ndarray
+    cut: CutReport | None = None  # where and why the merging stopped, for the clusterers that say it
 
 
 def link_season(
@@ -76,13 +77,19 @@ def link_season(
     scene = np.repeat(np.arange(len(episodes)), [len(e.tracks) for e in episodes])
     spans = np.concatenate([np.zeros((len(e.tracks), 2)) if e.spans is None else e.spans for e in episodes])
     faces = TrackFaces.from_embeddings(
-        np.concatenate(embeddings), np.concatenate(rows), len(tracks), context=context, scene=scene, spans=spans
+        np.concatenate(embeddings),
+        np.concatenate(rows),
+        len(tracks),
+        context=context,
+        scene=scene,
+        spans=spans,
+        seen_together=set(cannot_link),
     )
     keys = list(zip(titles.tolist(), tracks.tolist()))
     groups = must_link_groups(keys, np.arange(len(tracks)), constraints)
     cannot_link |= correction_cannot_links(keys, constraints)
-    person = clusterer.fit(faces, cannot_link, groups=groups)
-    return SeasonLinking(titles, tracks, clusters, person)
+    person, cut = cluster_and_report(clusterer, faces, cannot_link, groups)
+    return SeasonLinking(titles, tracks, clusters, person, cut)
 
 
 def _clothes(episode: EpisodeIdentities, width: int) -> np.ndarray:

@@ -16,13 +16,13 @@ import numpy as np
 from videoclusternet.align import align_faces
 from videoclusternet.clustering import (
     Clusterer,
-    CooccurrenceCutClusterer,
+    CutReport,
     FaceLoss,
     TrackFaces,
+    cluster_and_report,
     cooccurring_pairs,
     track_spans,
 )
-from videoclusternet.clustering.cooccurrence_cut import CutReport
 from videoclusternet.context import context_descriptors
 from videoclusternet.corrections import Constraints, correction_cannot_links, must_link_groups
 from videoclusternet.embedding import choose_faces
@@ -310,7 +310,7 @@ class Clustering:
     cannot_link_pairs: int
     loss: str  # the face-to-face loss the clusterer saw: cosine or self_distillation
     seconds: float
-    cut: CutReport | None = None  # where the co-occurrence cut stopped, for that clusterer
+    cut: CutReport | None = None  # where and why the merging stopped, for the clusterers that say it
 
 
 def cluster_tracks(
@@ -340,22 +340,22 @@ def cluster_tracks(
     embedded = np.isin(face_track, kept_tracks)
     rows = np.array([index[int(t)] for t in face_track[embedded]], np.int64)
     spans = None if seconds is None else track_spans(seconds, track_of, kept_tracks)
-    faces = TrackFaces.from_embeddings(embeddings[embedded], rows, len(kept_tracks), loss, context, spans=spans)
     kept_mask = np.isin(track_of, kept_tracks)
     pairs = cooccurring_pairs(frame_idx[kept_mask], track_of[kept_mask], None if boxes is None else boxes[kept_mask])
     cannot_link = {(index[a], index[b]) for a, b in pairs}
+    faces = TrackFaces.from_embeddings(
+        embeddings[embedded], rows, len(kept_tracks), loss, context, spans=spans, seen_together=set(cannot_link)
+    )
     groups = None
     if constraints is not None and (constraints.must_link or constraints.cannot_link):
         keys = [(title, int(t)) for t in kept_tracks]
         groups = must_link_groups(keys, np.arange(len(keys)), constraints)
         cannot_link |= correction_cannot_links(keys, constraints)
-    cut = None
-    if not len(kept_tracks):
-        labels = np.zeros(0, np.int64)
-    elif isinstance(clusterer, CooccurrenceCutClusterer):
-        labels, cut = clusterer.cut(faces, cannot_link, groups)
-    else:
-        labels = clusterer.fit(faces, cannot_link, groups=groups)
+    labels, cut = (
+        (np.zeros(0, np.int64), None)
+        if not len(kept_tracks)
+        else cluster_and_report(clusterer, faces, cannot_link, groups)
+    )
     return Clustering(kept_tracks, labels, len(cannot_link), faces.loss.name, time.perf_counter() - started, cut)
 
 

@@ -25,11 +25,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("face_embeddings", gpu=True),
     Stage("adapted_model", adaptation=True, gpu=True),
     Stage("adapted_embeddings", adaptation=True, gpu=True),
-    Stage("face_clusters", version="0.2.0"),  # 0.2: unlike clothes push apart only tracks close in time
+    Stage("face_clusters", version="0.3.0"),  # 0.3: the default stops at the title's pairs of different people
 )
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
 # What a season goes through once its episodes are clustered: their identities linked into the season's cast.
-SEASON_CAST = Stage("season_cast", version="0.2.0")  # 0.2: a contact sheet per person
+SEASON_CAST = Stage("season_cast", version="0.3.0")  # 0.3: the default stops at the season's pairs seen together
 
 
 def stage(name: str) -> Stage:

@@ -1,8 +1,9 @@
 """Average-link agglomerative clustering of track templates, and the merge stream it is built on.
 
 `average_link_merges` proposes merges strongest first and says of each whether co-occurrence
-allows it; the average-link baseline stops that stream at a cosine threshold, the co-occurrence cut
-(`cooccurrence_cut.py`) where the refusals start to outweigh the merges.
+allows it; the average-link baseline stops that stream at a cosine threshold, the calibrated link
+(`calibrated_link.py`) where clusters stop beating the title's pairs of different people, the
+co-occurrence cut (`cooccurrence_cut.py`) where the refusals start to outweigh the merges.
 """
 
 from __future__ import annotations
@@ -16,6 +17,50 @@ from scipy.cluster.hierarchy import DisjointSet
 
 from videoclusternet.clustering.faces import TrackFaces
 from videoclusternet.clustering.union import group_labels
+
+
+@dataclass
+class CutReport:
+    """Where a clusterer stopped the merge stream, and what evidence set that point."""
+
+    similarity: float  # of the last merge kept; NaN when nothing merged
+    merges: int
+    refusals: int  # refused proposals before the cut
+    stopped_by: str  # the evidence, in words, for the run's metadata
+    threshold: float = float("nan")  # the similarity a merge had to reach; NaN: none (the refusal balance)
+    fallback: bool = False  # True: the title gave no evidence, so a fixed threshold stopped it
+
+
+class StreamCut:
+    """A clusterer that cuts the merge stream and says where and why (`cut`); `fit` gives the labels alone."""
+
+    name: str
+
+    def describe(self) -> str:
+        return self.name
+
+    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None) -> np.ndarray:
+        """Cluster label (0..K-1, by first member) for each track row of `faces`."""
+        return self.cut(faces, cannot_link, groups)[0]
+
+    def cut(
+        self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None
+    ) -> tuple[np.ndarray, CutReport]:
+        """The labels, and where and why the merging stopped; `groups`: rows that must stay together."""
+        raise NotImplementedError
+
+
+def cut_report(kept: list[MergeProposal], stopped_by: str, threshold: float, fallback: bool) -> CutReport:
+    """The report of a cut that kept the proposals `kept` of a merge stream."""
+    merged = [p for p in kept if p.allowed]
+    return CutReport(
+        similarity=merged[-1].similarity if merged else float("nan"),
+        merges=len(merged),
+        refusals=len(kept) - len(merged),
+        stopped_by=stopped_by,
+        threshold=threshold,
+        fallback=fallback,
+    )
 
 
 @dataclass(frozen=True)

@@ -55,15 +55,15 @@ def clothes_evidence(
     templates: np.ndarray,
     context: np.ndarray,
     scene: np.ndarray,
-    cannot_link: set[tuple[int, int]],
+    apart: np.ndarray,
     spans: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """What to add to the template cosines of every two track rows [T, T] for their clothes: 0 for a pair without
     a clothes descriptor (a row of zeros in `context`, unit rows [T, C]), never below 0 for a pair in two scenes
     or, where `spans` (`track_spans`, seconds within the scene) are given, further apart than `CLOTHES_HOLD_S`.
-    None where the title gives nothing to calibrate on: fewer than two pairs seen together with clothes, or no
-    spread."""
-    pairs = np.array(sorted(cannot_link), np.int64).reshape(-1, 2)
+    `apart` [P, 2] are pairs of rows of two people, to calibrate on. None where the title gives nothing to calibrate
+    on: fewer than two such pairs with clothes, or no spread."""
+    pairs = np.asarray(apart, np.int64).reshape(-1, 2)
     if len(pairs) < 2:
         return None
     has = np.abs(context).sum(axis=1) > 0

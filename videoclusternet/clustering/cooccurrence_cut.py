@@ -19,29 +19,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from videoclusternet.clustering.agglomerative import AverageLinkClusterer, average_link_merges, labels_after
+from videoclusternet.clustering.agglomerative import (
+    AverageLinkClusterer,
+    CutReport,
+    StreamCut,
+    average_link_merges,
+    cut_report,
+    labels_after,
+)
 from videoclusternet.clustering.faces import TrackFaces
 
 
-@dataclass
-class CutReport:
-    similarity: float  # of the last merge kept; NaN when nothing merged
-    merges: int
-    refusals: int  # refused proposals before the cut
-    fallback: bool  # True: no co-occurrence evidence, cut at the average-link threshold instead
-
-
 @dataclass(frozen=True)
-class CooccurrenceCutClusterer:
+class CooccurrenceCutClusterer(StreamCut):
     name = "cooccurrence_cut"
     fallback_threshold: float = AverageLinkClusterer.threshold
-
-    def describe(self) -> str:
-        return self.name
-
-    def fit(self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None) -> np.ndarray:
-        """Cluster label (0..K-1, by first member) for each track row of `faces`."""
-        return self.cut(faces, cannot_link, groups)[0]
 
     def cut(
         self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None
@@ -51,15 +43,11 @@ class CooccurrenceCutClusterer:
         proposals = list(average_link_merges(templates, cannot_link, groups, faces.clothes(templates, cannot_link)))
         balance = np.cumsum([1 if p.allowed else -1 for p in proposals])
         peak = int(np.argmax(balance)) + 1 if len(proposals) else 0
-        fallback = all(p.allowed for p in proposals[peak:])
-        if fallback:
-            peak = sum(1 for p in proposals if p.similarity >= self.fallback_threshold)
-        kept = proposals[:peak]
-        merged = [p for p in kept if p.allowed]
-        report = CutReport(
-            similarity=merged[-1].similarity if merged else float("nan"),
-            merges=len(merged),
-            refusals=len(kept) - len(merged),
-            fallback=fallback,
-        )
+        if all(p.allowed for p in proposals[peak:]):
+            kept = [p for p in proposals if p.similarity >= self.fallback_threshold]
+            stopped_by = f"no refusal after the peak: the fixed threshold {self.fallback_threshold}"
+            report = cut_report(kept, stopped_by, self.fallback_threshold, fallback=True)
+        else:
+            kept = proposals[:peak]
+            report = cut_report(kept, "refusals outweigh merges after this point", float("nan"), fallback=False)
         return labels_after(faces.n_tracks, kept, groups), report

@@ -50,7 +50,11 @@ class TrackFaces:
     track list); `loss` is the face-to-face loss the parameter-free clusterer merges by. `context` (optional)
     is each track's unit clothes descriptor (`videoclusternet.context`, zeros: none); unlike clothes count only
     between tracks of one `scene` (a title: clothes change between episodes) close in time (`spans`, each
-    track's first and last second in its scene; `clustering/clothes.py`).
+    track's first and last second in its scene; `clustering/clothes.py`). `seen_together` (optional) are the
+    pairs of track rows the footage itself shows to be two people: what "different people" looks like in this
+    title, for the clothes' scale and the calibrated link's stopping point. None: every cannot-link pair. People's
+    answers add cannot-links too, but they are the hardest pairs, picked by the review page, and would raise
+    that level for everyone else.
     """
 
     embeddings: np.ndarray  # [F, D] raw face embeddings
@@ -60,6 +64,7 @@ class TrackFaces:
     context: np.ndarray | None = None  # [n_tracks, C]
     scene: np.ndarray | None = None  # [n_tracks]; None: one scene
     spans: np.ndarray | None = None  # [n_tracks, 2] seconds; None: unknown (unlike clothes count scene-wide)
+    seen_together: np.ndarray | None = None  # [P, 2] track rows; None: the cannot-link pairs
 
     @classmethod
     def from_embeddings(
@@ -71,10 +76,13 @@ class TrackFaces:
         context: np.ndarray | None = None,
         scene: np.ndarray | None = None,
         spans: np.ndarray | None = None,
+        seen_together: set[tuple[int, int]] | None = None,
     ) -> TrackFaces:
         embeddings = np.asarray(embeddings, np.float32)
         track_row = np.asarray(track_row, np.int64)
-        return cls(embeddings, track_row, n_tracks, loss or FaceLoss.cosine(embeddings), context, scene, spans)
+        loss = loss or FaceLoss.cosine(embeddings)
+        pairs = None if seen_together is None else row_pairs(seen_together)
+        return cls(embeddings, track_row, n_tracks, loss, context, scene, spans, pairs)
 
     def templates(self) -> np.ndarray:
         """L2-normalised mean of each track's RAW face embeddings.
@@ -86,9 +94,18 @@ class TrackFaces:
         np.add.at(out, self.track_row, self.embeddings)
         return l2_normalise(out).astype(np.float32)
 
+    def apart(self, cannot_link: set[tuple[int, int]]) -> np.ndarray:
+        """[P, 2] track rows of pairs of different people to calibrate on: `seen_together`, else `cannot_link`."""
+        return row_pairs(cannot_link) if self.seen_together is None else self.seen_together
+
     def clothes(self, templates: np.ndarray, cannot_link: set[tuple[int, int]]) -> np.ndarray | None:
         """What the tracks' clothes add to their template cosines [T, T] (`clothes.py`); None without clothes."""
         if self.context is None:
             return None
         scene = np.zeros(self.n_tracks, np.int64) if self.scene is None else np.asarray(self.scene)
-        return clothes_evidence(templates, np.asarray(self.context), scene, cannot_link, self.spans)
+        return clothes_evidence(templates, np.asarray(self.context), scene, self.apart(cannot_link), self.spans)
+
+
+def row_pairs(pairs: set[tuple[int, int]]) -> np.ndarray:
+    """A set of row pairs as a sorted [P, 2] array."""
+    return np.array(sorted(pairs), np.int64).reshape(-1, 2)
