@@ -83,7 +83,7 @@ def link_season(
         context=context,
         scene=scene,
         spans=spans,
-        seen_together=set(cannot_link),
+        seen_together=cannot_link,
     )
     keys = list(zip(titles.tolist(), tracks.tolist()))
     groups = must_link_groups(keys, np.arange(len(tracks)), constraints)

@@ -344,7 +344,7 @@ def cluster_tracks(
     pairs = cooccurring_pairs(frame_idx[kept_mask], track_of[kept_mask], None if boxes is None else boxes[kept_mask])
     cannot_link = {(index[a], index[b]) for a, b in pairs}
     faces = TrackFaces.from_embeddings(
-        embeddings[embedded], rows, len(kept_tracks), loss, context, spans=spans, seen_together=set(cannot_link)
+        embeddings[embedded], rows, len(kept_tracks), loss, context, spans=spans, seen_together=cannot_link
     )
     groups = None
     if constraints is not None and (constraints.must_link or constraints.cannot_link):

@@ -8,8 +8,9 @@ co-occurrence cut (`cooccurrence_cut.py`) where the refusals start to outweigh t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import takewhile
 
 import numpy as np
 from scipy import sparse
@@ -32,7 +33,8 @@ class CutReport:
 
 
 class StreamCut:
-    """A clusterer that cuts the merge stream and says where and why (`cut`); `fit` gives the labels alone."""
+    """A clusterer that cuts average linkage's merge stream (with the clothes' say) where `stop` decides, and
+    says where and why (`cut`); `fit` gives the labels alone."""
 
     name: str
 
@@ -47,7 +49,29 @@ class StreamCut:
         self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None
     ) -> tuple[np.ndarray, CutReport]:
         """The labels, and where and why the merging stopped; `groups`: rows that must stay together."""
+        templates, proposals = clothed_merges(faces, cannot_link, groups)
+        kept, report = self.stop(proposals, templates, faces.apart(cannot_link))
+        return labels_after(faces.n_tracks, kept, groups), report
+
+    def stop(
+        self, proposals: Iterator[MergeProposal], templates: np.ndarray, apart: np.ndarray
+    ) -> tuple[list[MergeProposal], CutReport]:
+        """The proposals kept, strongest first, and why the rest were not; `apart` [P, 2]: track rows of pairs of
+        different people (`TrackFaces.apart`)."""
         raise NotImplementedError
+
+
+def clothed_merges(
+    faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None
+) -> tuple[np.ndarray, Iterator[MergeProposal]]:
+    """The tracks' templates, and average linkage's merge stream over them with the clothes' say."""
+    templates = faces.templates()
+    return templates, average_link_merges(templates, cannot_link, groups, faces.clothes(templates, cannot_link))
+
+
+def down_to(proposals: Iterable[MergeProposal], threshold: float) -> list[MergeProposal]:
+    """The proposals of a merge stream (strongest first) down to similarity `threshold`."""
+    return list(takewhile(lambda p: p.similarity >= threshold, proposals))
 
 
 def cut_report(kept: list[MergeProposal], stopped_by: str, threshold: float, fallback: bool) -> CutReport:
@@ -165,10 +189,5 @@ class AverageLinkClusterer:
 
         `cannot_link` holds pairs of track rows that must stay apart, `groups` rows that must stay together.
         """
-        merges = []
-        templates = faces.templates()
-        for proposal in average_link_merges(templates, cannot_link, groups, faces.clothes(templates, cannot_link)):
-            if proposal.similarity < self.threshold:
-                break
-            merges.append(proposal)
-        return labels_after(faces.n_tracks, merges, groups)
+        kept = down_to(clothed_merges(faces, cannot_link, groups)[1], self.threshold)
+        return labels_after(faces.n_tracks, kept, groups)

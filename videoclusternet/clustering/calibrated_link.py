@@ -17,20 +17,19 @@ little to read a share from: it stops at the average-link threshold measured for
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import takewhile
 
 import numpy as np
 
 from videoclusternet.clustering.agglomerative import (
     AverageLinkClusterer,
     CutReport,
+    MergeProposal,
     StreamCut,
-    average_link_merges,
     cut_report,
-    labels_after,
+    down_to,
 )
-from videoclusternet.clustering.faces import TrackFaces
 
 NEGATIVES_SHARE = 0.6  # of the title's pairs of different people that a merge must be more alike than
 MIN_PAIRS = 10  # pairs of different people needed to read that share from
@@ -42,22 +41,18 @@ class CalibratedLinkClusterer(StreamCut):
     share: float = NEGATIVES_SHARE
     fallback_threshold: float = AverageLinkClusterer.threshold
 
-    def cut(
-        self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None
-    ) -> tuple[np.ndarray, CutReport]:
-        """The labels, and the similarity the title's pairs of different people set; `groups`: rows that must stay
-        together."""
-        templates = faces.templates()
-        pairs = faces.apart(cannot_link)
-        fallback = len(pairs) < MIN_PAIRS
+    def stop(
+        self, proposals: Iterator[MergeProposal], templates: np.ndarray, apart: np.ndarray
+    ) -> tuple[list[MergeProposal], CutReport]:
+        """Down to the similarity the title's pairs of different people set (`apart`)."""
+        fallback = len(apart) < MIN_PAIRS
         if fallback:
             threshold = self.fallback_threshold
-            needed = f"only {len(pairs)} of the {MIN_PAIRS} pairs of different people needed"
+            needed = f"only {len(apart)} of the {MIN_PAIRS} pairs of different people needed"
             stopped_by = f"{needed}: the fixed threshold {threshold}"
         else:
-            apart = np.einsum("ij,ij->i", templates[pairs[:, 0]], templates[pairs[:, 1]]).astype(np.float64)
-            threshold = float(np.quantile(apart, self.share))
-            stopped_by = f"more alike than {self.share:.1%} of {len(pairs)} pairs of different people"
-        proposals = average_link_merges(templates, cannot_link, groups, faces.clothes(templates, cannot_link))
-        kept = list(takewhile(lambda p: p.similarity >= threshold, proposals))
-        return labels_after(faces.n_tracks, kept, groups), cut_report(kept, stopped_by, threshold, fallback)
+            cosines = np.einsum("ij,ij->i", templates[apart[:, 0]], templates[apart[:, 1]]).astype(np.float64)
+            threshold = float(np.quantile(cosines, self.share))
+            stopped_by = f"more alike than {self.share:.1%} of {len(apart)} pairs of different people"
+        kept = down_to(proposals, threshold)
+        return kept, cut_report(kept, stopped_by, threshold, fallback)

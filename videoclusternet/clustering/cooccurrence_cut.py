@@ -15,6 +15,7 @@ mostly allowed and the cut comes late: it suits titles where people are regularl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,12 +23,11 @@ import numpy as np
 from videoclusternet.clustering.agglomerative import (
     AverageLinkClusterer,
     CutReport,
+    MergeProposal,
     StreamCut,
-    average_link_merges,
     cut_report,
-    labels_after,
+    down_to,
 )
-from videoclusternet.clustering.faces import TrackFaces
 
 
 @dataclass(frozen=True)
@@ -35,19 +35,15 @@ class CooccurrenceCutClusterer(StreamCut):
     name = "cooccurrence_cut"
     fallback_threshold: float = AverageLinkClusterer.threshold
 
-    def cut(
-        self, faces: TrackFaces, cannot_link: set[tuple[int, int]], groups: np.ndarray | None = None
-    ) -> tuple[np.ndarray, CutReport]:
-        """The labels, and where and why the merging stopped; `groups`: rows that must stay together."""
-        templates = faces.templates()
-        proposals = list(average_link_merges(templates, cannot_link, groups, faces.clothes(templates, cannot_link)))
+    def stop(
+        self, proposals: Iterator[MergeProposal], templates: np.ndarray, apart: np.ndarray
+    ) -> tuple[list[MergeProposal], CutReport]:
+        proposals = list(proposals)
         balance = np.cumsum([1 if p.allowed else -1 for p in proposals])
         peak = int(np.argmax(balance)) + 1 if len(proposals) else 0
         if all(p.allowed for p in proposals[peak:]):
-            kept = [p for p in proposals if p.similarity >= self.fallback_threshold]
+            kept = down_to(proposals, self.fallback_threshold)
             stopped_by = f"no refusal after the peak: the fixed threshold {self.fallback_threshold}"
-            report = cut_report(kept, stopped_by, self.fallback_threshold, fallback=True)
-        else:
-            kept = proposals[:peak]
-            report = cut_report(kept, "refusals outweigh merges after this point", float("nan"), fallback=False)
-        return labels_after(faces.n_tracks, kept, groups), report
+            return kept, cut_report(kept, stopped_by, self.fallback_threshold, fallback=True)
+        kept = proposals[:peak]
+        return kept, cut_report(kept, "refusals outweigh merges after this point", float("nan"), fallback=False)
