@@ -7,6 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from videoclusternet.offline import no_usage_reports
+
 
 class MlflowResource(dg.ConfigurableResource):
     """MLflow tracking store: sqlite in the home by default, or any tracking server URI.
@@ -31,8 +33,7 @@ class MlflowResource(dg.ConfigurableResource):
         return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
     def client(self):
-        # An offline product: MLflow's usage telemetry (on by default in MLflow 3) would look up its host.
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        no_usage_reports()  # MLflow's usage telemetry is on by default in MLflow 3
         import mlflow
 
         mlflow.set_tracking_uri(self.uri)

@@ -1,5 +1,6 @@
 """The product is offline: MLflow's usage telemetry (on by default in MLflow 3, off only in CI or tests) is off
-in every process that opens the tracking store, and an adapted run reached nothing beyond this machine."""
+in every process that opens the tracking store, the face models leave no usage trace of onnxruntime or OpenVINO in
+the user's home, and an adapted run reached nothing beyond this machine."""
 
 from __future__ import annotations
 
@@ -35,6 +36,26 @@ def test_mlflow_telemetry_is_off_where_vcn_opens_the_store(tmp_path, opened_by, 
         check=True,
     )
     assert probe.stdout.strip() == disabled  # "mlflow alone": the default this guards against
+
+
+MODELS_PROBE = """
+import sys
+from pathlib import Path
+import numpy as np
+from videoclusternet.models import load_detector, load_embedder
+load_detector("yunet_onnxruntime", cache_dir=Path(sys.argv[1])).detect(np.zeros((90, 160, 3), np.uint8))
+load_embedder("sface", cache_dir=Path(sys.argv[1])).embed(np.zeros((2, 112, 112, 3), np.uint8))
+"""
+
+
+def test_the_face_models_leave_no_usage_trace_in_the_home(tmp_path):
+    """onnxruntime's Linux builds write a device id (~/.cache/Microsoft) and `import openvino` counts itself
+    (~/intel) unless told not to; loaded through `videoclusternet.models`, neither does."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "CI")} | {"HOME": str(home)}
+    subprocess.run([sys.executable, "-c", MODELS_PROBE, str(tmp_path / "models")], env=env, check=True)
+    assert sorted(p.name for p in home.iterdir()) == []
 
 
 def test_an_adapted_run_reached_nothing_beyond_this_machine(home_env, no_network):

@@ -20,6 +20,7 @@ import click
 
 from vcn_dagster.memory import arrow_on_system_malloc, limit_malloc_arenas
 from vcn_resources.home import vcn_home
+from videoclusternet.offline import no_usage_reports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -521,6 +522,7 @@ def main(argv: list[str] | None = None) -> None:
     """The `vcn` entry point: a failed operation is one line on stderr and exit status 1."""
     limit_malloc_arenas()  # before any thread allocates: see memory.py
     arrow_on_system_malloc()
+    no_usage_reports()
     from vcn_dagster.operations import OperationError
 
     try:

@@ -1,11 +1,13 @@
 """The one `Definitions` of the code location; `dagster dev` in the repo root loads it."""
 
 # First thing in a process that loads the code location (a run worker, `dagster dev`), before its threads
-# allocate: see memory.py. `vcn` does the same in its `main`.
+# allocate (memory.py) and before the runtimes that report usage load (offline.py). `vcn` does the same in its `main`.
 from vcn_dagster.memory import arrow_on_system_malloc, limit_malloc_arenas
+from videoclusternet.offline import no_usage_reports
 
 limit_malloc_arenas()
 arrow_on_system_malloc()
+no_usage_reports()
 
 import os
 from pathlib import Path

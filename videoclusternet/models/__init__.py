@@ -10,6 +10,7 @@ from pathlib import Path
 
 from videoclusternet.models.base import Detector, Embedder, ModelPackError
 from videoclusternet.models.cache import fold_quantized_onnx
+from videoclusternet.offline import no_usage_reports
 
 DETECTORS = ("yunet", "yunet_onnxruntime", "retinaface", "insightface")
 EMBEDDERS = ("sface", "insightface")
@@ -25,6 +26,7 @@ def load_detector(
     score_threshold: float | None = None,
 ) -> Detector:
     """Build a detector; `score_threshold=None` keeps the family's default."""
+    no_usage_reports()
     kw = {} if score_threshold is None else {"score_threshold": score_threshold}
     if name in ("yunet", "yunet_onnxruntime"):  # the second: YuNet on onnxruntime on the CPU too (faster)
         from videoclusternet.models.yunet import YuNetDetector
@@ -42,6 +44,7 @@ def load_detector(
 
 
 def load_embedder(name: str = "sface", *, cache_dir: Path, pack_dir: Path | None = None) -> Embedder:
+    no_usage_reports()
     if name == "sface":
         from videoclusternet.models.sface import SFaceEmbedder
 
