@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from videoclusternet.shots import ShotDetector, detect_shots, shot_of_frames
-from videoclusternet.video import VideoError, file_sha256, iter_frames, probe_video
+from videoclusternet.video import VideoError, file_sha256, iter_frames, probe_video, read_ahead
 
 FPS = 25.0
 W, H = 192, 108
@@ -159,3 +159,27 @@ def test_truncated_file_raises_with_frame_index(tmp_path: Path) -> None:
     with pytest.raises(VideoError, match=r"decoding failed at frame \d+ of 40") as err:
         list(iter_frames(cut))
     assert str(cut) in str(err.value)
+
+
+def test_read_ahead_keeps_order_raises_in_place_and_releases_what_it_left():
+    released = []
+
+    def frames(fail_at: int | None):
+        try:
+            for i in range(20):
+                if i == fail_at:
+                    raise VideoError("clip.mp4", f"decoding failed at frame {i}")
+                yield i
+        finally:
+            released.append(fail_at)
+
+    assert list(read_ahead(frames(None), depth=3)) == list(range(20))
+    got = []
+    with pytest.raises(VideoError, match="failed at frame 7"):
+        for i in read_ahead(frames(7), depth=3):
+            got.append(i)
+    assert got == list(range(7))  # every frame before the error, then the error
+    ahead = read_ahead(frames(-1), depth=3)
+    assert next(ahead) == 0
+    ahead.close()  # a caller that stops early: the decoder is released at once
+    assert released == [None, 7, -1]

@@ -38,7 +38,7 @@ from videoclusternet.quality import (
 from videoclusternet.shots import ShotDetector, shot_of_frames
 from videoclusternet.tracking import TrackerConfig, appearance_descriptors, link_tracks
 from videoclusternet.types import FaceDetections, Shot, VideoInfo
-from videoclusternet.video import iter_frames, probe_video
+from videoclusternet.video import iter_frames, probe_video, read_ahead
 
 PROBE_FACES_PER_TRACK = 3  # faces embedded per track to judge it; later samples are multiples of it
 
@@ -71,7 +71,7 @@ def scan_frames(path: str, stride: int = 1, progress: Progress = _noop) -> Frame
     info = probe_video(path)
     detector = ShotDetector()
     decoded = 0
-    for frame, _, image in iter_frames(path):
+    for frame, _, image in read_ahead(iter_frames(path)):  # the next frames decode while this one is compared
         detector.update(frame, image)
         decoded = frame + 1
         progress(1, total=info.frame_count)  # the header's count: a progress bar's length, nothing more

@@ -12,8 +12,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -187,6 +190,29 @@ def _frames(
             raise VideoError(c.path, f"decoding failed at frame {idx} of {expected} expected")
     finally:
         c.release()
+
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def read_ahead(items: Iterator[T], depth: int = 8) -> Iterator[T]:
+    """`items`, advanced up to `depth` ahead in a thread of their own: decoding (which releases the GIL) overlaps
+    the caller's work on the frames before. One thread calls `next`, so the iterator is never run concurrently;
+    its errors are raised here, in order."""
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="read_ahead") as pool:
+            pending = deque(pool.submit(next, items, _DONE) for _ in range(depth))
+            try:
+                while (item := pending.popleft().result()) is not _DONE:
+                    pending.append(pool.submit(next, items, _DONE))
+                    yield item
+            finally:
+                for future in pending:
+                    future.cancel()
+    finally:  # the thread has stopped: a generator left early releases its decoder now, not when collected
+        if hasattr(items, "close"):
+            items.close()
 
 
 def file_sha256(path: str | Path) -> str:
