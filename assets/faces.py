@@ -192,15 +192,17 @@ class EmbeddingsConfig(dg.Config):
     faces_per_track: int = 12
     min_faces_per_track: int = 6
     faces_per_video_second: float | None = None
-    # Each face's mirror image embedded too and added to it. Off, the embedding stage takes half the time; over
-    # random samples of faces it scores as well, but friends' own sample loses 0.024 (README: the mirror image).
-    mirror: bool = True
+    # Each face's mirror image embedded too and added to it; None: the title's setting (`vcn run --no-mirror`).
+    # Off, the embedding stage takes half the time; over random samples of faces it scores as well, but friends'
+    # own sample loses 0.024 (README: the mirror image).
+    mirror: bool | None = None
 
 
 @title_asset("faces", {"onnx", "parquet"}, deps=[face_tracks])
 def face_embeddings(
     context: dg.AssetExecutionContext,
     config: EmbeddingsConfig,
+    media: dg.ResourceParam[MediaLibrary],
     warehouse: dg.ResourceParam[Warehouse],
     face_models: FaceModelsResource,
 ) -> dg.MaterializeResult:
@@ -209,6 +211,7 @@ def face_embeddings(
     `track_embeddings` records how many faces of each track were embedded."""
     title = context.partition_key
     with title_stage(context, warehouse, "face_embeddings"):
+        mirror = media.lookup(title).mirror if config.mirror is None else config.mirror
         faces = load_title_faces(warehouse, title)
         track_of = warehouse.rows("face_track_members", title)["track"]
         tracks = warehouse.rows("tracks", title)
@@ -237,7 +240,7 @@ def face_embeddings(
                 fresh = np.isin(part, todo)
                 known.update(zip(part[fresh].tolist(), embedder.embed(crops[fresh])))
                 upright = np.stack([known[int(f)] for f in part])
-                raw[start : start + len(part)] = with_mirror(embedder, crops, upright) if config.mirror else upright
+                raw[start : start + len(part)] = with_mirror(embedder, crops, upright) if mirror else upright
                 progress.update(len(part))
         seconds = time.perf_counter() - started
         warehouse.write_artifact(
@@ -263,10 +266,8 @@ def face_embeddings(
             "faces_embedded": len(chosen),
             "faces_per_track": per_track,
             "reused_from_quality_probe": len(chosen) - len(todo),
-            "mirror": config.mirror,
-            "ms_per_face_embedding": round(
-                1000 * seconds / max(len(todo) + (len(chosen) if config.mirror else 0), 1), 2
-            ),
+            "mirror": mirror,
+            "ms_per_face_embedding": round(1000 * seconds / max(len(todo) + (len(chosen) if mirror else 0), 1), 2),
             "embedder": f"{embedder.name}:{embedder.version}",
             "dim": embedder.dim,
         },

@@ -9,13 +9,14 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class MediaEntry:
-    """A title's registered video and how the title is run: every `stride`-th frame, and with the face model
-    adapted to it or not (`adapt`)."""
+    """A title's registered video and how the title is run: every `stride`-th frame, with the face model adapted
+    to it or not (`adapt`), and with each face's mirror image embedded too or upright only (`mirror`)."""
 
     path: str
     sha256: str  # of the file's content; "" for a file that did not decode, which is never hashed
     stride: int = 1
     adapt: bool = False
+    mirror: bool = True  # entries written before the setting existed read as the default
 
 
 class MediaLibrary:
@@ -38,9 +39,10 @@ class MediaLibrary:
         sha256: str | None = None,
         stride: int | None = None,
         adapt: bool | None = None,
+        mirror: bool | None = None,
     ) -> MediaEntry:
-        """Point the title at `video`, hashed unless `sha256` is given. `stride` and `adapt` None keep the title's
-        (1 and False for a new title)."""
+        """Point the title at `video`, hashed unless `sha256` is given. `stride`, `adapt` and `mirror` None keep
+        the title's (1, False and True for a new title)."""
         from videoclusternet.video import file_sha256  # OpenCV comes with it: not for readers of the registry
 
         before = self.find(title)
@@ -49,6 +51,7 @@ class MediaLibrary:
             sha256=file_sha256(video) if sha256 is None else sha256,
             stride=(before.stride if before else 1) if stride is None else stride,
             adapt=(before.adapt if before else False) if adapt is None else adapt,
+            mirror=(before.mirror if before else True) if mirror is None else mirror,
         )
         path = self._entry_path(title)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -149,6 +149,19 @@ def test_a_symlink_loop_fails_its_file_alone_and_the_good_title_finishes(
     assert _title_row(home_copy, "good.s01e01")["status"] == "done"
 
 
+def test_the_commands_settings_are_kept_with_the_title_even_when_its_run_fails(home_copy: Path, tmp_path: Path):
+    video = tmp_path / "Settings.S01E01.mp4"
+    video.write_bytes(garbage(5_000))  # not decodable: the run fails fast, which is not the point here
+    with pytest.raises(SystemExit):
+        main(["run", str(video), "--stride", "2", "--no-mirror"])
+    entry = MediaLibrary(home_copy).lookup("settings.s01e01")
+    assert (entry.stride, entry.adapt, entry.mirror) == (2, False, False)
+    with pytest.raises(SystemExit):
+        main(["run", str(video), "--mirror"])
+    entry = MediaLibrary(home_copy).lookup("settings.s01e01")
+    assert (entry.stride, entry.mirror) == (2, True)
+
+
 def test_a_second_file_with_a_titles_key_is_refused_unless_replace(home_copy: Path, tmp_path: Path, capsys):
     part1, part2 = tmp_path / "Dup.Show.S01E01.Part1.mp4", tmp_path / "Dup.Show.S01E01.Part2.mp4"
     for video in (part1, part2):

@@ -247,7 +247,8 @@ def season(tmp_path_factory: pytest.TempPathFactory):
         media = MediaLibrary(home)
         videos = {"show.s01e01": clip, "show.s01e02": tiny, "other.s01e01": tiny, "bad.s02e01": corrupt}
         for key, path in videos.items():
-            media.register(key, path, stride=2 if key == "show.s01e02" else None)  # as `vcn run --stride 2` does
+            tiny_settings = {"stride": 2, "mirror": False} if key == "show.s01e02" else {}
+            media.register(key, path, **tiny_settings)  # as `vcn run --stride 2 --no-mirror` does
         instance = dg.DagsterInstance.get()
         instance.add_dynamic_partitions("titles", list(videos))
         out = io.StringIO()
@@ -286,6 +287,14 @@ def test_season_backfill_is_one_backfill_over_that_season_only(season: Season):
     con = Warehouse(season.home).connect()
     status = dict(con.execute("SELECT title, status FROM titles").fetchall())
     assert status == {"show.s01e01": "done", "show.s01e02": "done", "bad.s02e01": "failed"}
+    # Each title's faces were embedded as registered: with their mirror images, or upright only.
+    mirrored = {}
+    for title in ("show.s01e01", "show.s01e02"):
+        (record,) = season.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("face_embeddings"), asset_partitions=[title]), limit=1
+        ).records
+        mirrored[title] = record.asset_materialization.metadata["mirror"].value
+    assert mirrored == {"show.s01e01": True, "show.s01e02": False}
     # Each title ran with its own registered stride: the tiny clip's 12 frames every 2nd frame.
     strides = con.execute("SELECT title, stride FROM titles WHERE title LIKE 'show.%' ORDER BY 1").fetchall()
     assert strides == [("show.s01e01", 1), ("show.s01e02", 2)]
@@ -299,7 +308,7 @@ def test_season_backfill_is_one_backfill_over_that_season_only(season: Season):
     ]
 
 
-def test_a_title_keeps_its_stride_and_adaptation_until_told_otherwise(tmp_path: Path):
+def test_a_title_keeps_its_stride_adaptation_and_mirror_until_told_otherwise(tmp_path: Path):
     media = MediaLibrary(tmp_path)
     video = tmp_path / "a.mp4"
     video.write_bytes(b"not looked at here")
@@ -312,6 +321,10 @@ def test_a_title_keeps_its_stride_and_adaptation_until_told_otherwise(tmp_path: 
     assert media.lookup("a").adapt
     media.register("a", video, adapt=False)  # `vcn run --no-adapt`
     assert not media.lookup("a").adapt and media.lookup("a").stride == 1
+    assert media.lookup("a").mirror and not media.register("a", video, mirror=False).mirror  # `--no-mirror`
+    assert not media.register("a", video).mirror and media.lookup("a").stride == 1
+    (tmp_path / "media" / "old.json").write_text('{"path": "x.mp4", "sha256": "", "stride": 2, "adapt": false}')
+    assert media.lookup("old").mirror  # written before the setting existed
 
 
 def test_a_failed_title_fails_its_backfill_and_the_command(season: Season):

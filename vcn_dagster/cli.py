@@ -68,15 +68,28 @@ def cli() -> None:
     "in this and later runs (default: as before, or not)",
 )
 @click.option(
+    "--mirror/--no-mirror",
+    default=None,
+    help="embed each face's mirror image too (--no-mirror: upright only, the embedding stage in half the time; "
+    "README: speed), in this and later runs (default: as before, or with the mirror)",
+)
+@click.option(
     "--replace",
     is_flag=True,
     help="let a video take over the title of another file with the same key (default: refused)",
 )
-def run(videos: tuple[Path, ...], title: str | None, stride: int | None, adapt: bool | None, replace: bool) -> int:
+def run(
+    videos: tuple[Path, ...],
+    title: str | None,
+    stride: int | None,
+    adapt: bool | None,
+    mirror: bool | None,
+    replace: bool,
+) -> int:
     """Process videos end to end."""
     from vcn_dagster import operations
 
-    outcome = operations.run_titles(list(videos), title, stride, adapt, replace=replace, report=_stderr)
+    outcome = operations.run_titles(list(videos), title, stride, adapt, replace=replace, report=_stderr, mirror=mirror)
     _print_summary([run.key for run in outcome.values()], outcome)
     return _exit_code(outcome)
 

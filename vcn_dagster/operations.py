@@ -187,11 +187,13 @@ def run_titles(
     adapt: bool | None = None,
     replace: bool = False,
     report: Report = _silent,
+    mirror: bool | None = None,
 ) -> dict[str, TitleRun]:
     """Register each video as a title partition and materialise every stage for it, in this process.
-    `stride` and `adapt` are kept with the title for its later runs; None keeps the title's (1, and not
-    adapted, for a new title). An adapted title has the face model adapted to it first, and its tracks
-    clustered with that; otherwise the adaptation stages are skipped and tracks are clustered on the generic model.
+    `stride`, `adapt` and `mirror` are kept with the title for its later runs; None keeps the title's (1, not
+    adapted, and with the mirror image, for a new title). An adapted title has the face model adapted to it
+    first, and its tracks clustered with that; otherwise the adaptation stages are skipped and tracks are
+    clustered on the generic model.
 
     A title that fails is recorded as failed with its reason; the others carry on. So is a missing file. A
     video that gives no usable title key, or the key of an earlier video, is an error for that video alone; so
@@ -244,7 +246,7 @@ def run_titles(
             continue
         try:
             decodes = _within_limits(_readable_file(Path(video)), report)
-            adapt_of[key] = media.register(key, Path(video), None if decodes else "", stride, adapt).adapt
+            adapt_of[key] = media.register(key, Path(video), None if decodes else "", stride, adapt, mirror).adapt
         except OSError as exc:  # missing, a folder, unreadable, a symlink loop: that file's error alone
             reason = f"frames: {os.path.abspath(video)}: {exc.strerror or exc}"
             if warehouse.title_info(key) is not None:  # a title that was there says why it is stale; none is made
