@@ -101,10 +101,10 @@ def ort_session(model: Path | bytes, threads: int | None = None):  # -> onnxrunt
     return ort.InferenceSession(src, sess_options=ort_session_options(threads), providers=ort_providers())
 
 
-def openvino_forward(model: Path, threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """The model's first output for a batch (any size) on OpenVINO's CPU plugin, `threads` threads (default
-    `ort_threads()`). Its kernels run SFace 1.6 times faster than OpenCV's DNN module on this machine's CPU
-    (bench/bench_models.py), with embeddings within 1e-5 of OpenCV's."""
+def openvino_forward(model: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """The model's first output for a batch (any size) on OpenVINO's CPU plugin, on `ort_threads()` threads. Its
+    kernels run SFace 1.6 times faster than OpenCV's DNN module on this machine's CPU, with embeddings within 1e-5
+    of OpenCV's (README: speed)."""
     import openvino as ov
 
     core = ov.Core()
@@ -112,7 +112,7 @@ def openvino_forward(model: Path, threads: int | None = None) -> Callable[[np.nd
     shape = network.inputs[0].get_partial_shape()
     shape[0] = -1  # any batch size
     network.reshape({network.inputs[0]: shape})
-    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or ort_threads()}
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": ort_threads()}
     request = core.compile_model(network, "CPU", config).create_infer_request()
 
     def forward(batch: np.ndarray) -> np.ndarray:
